@@ -1,0 +1,261 @@
+"""minewatch command line: analyse licences, production and activity; serve the map.
+
+    python app.py                      # the dashboard on the bundled demo
+    python app.py analyze --concessions C --production P --activity A [--national N] --out DIR
+    python app.py serve --results DIR  # the dashboard on a saved analysis
+
+Run ``python app.py COMMAND --help`` for every option. Bad input ends with one line on
+standard error naming the file, the row or feature and the problem, exit status 2, and
+nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import platform
+import sys
+import time
+from pathlib import Path
+
+from geo.errors import MinewatchError
+from geo.flags import FLAG_TYPES
+
+DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
+EXIT_BAD_INPUT = 2
+VERSIONED_PACKAGES = ("numpy", "pandas", "geopandas", "shapely", "pyproj", "rasterio", "pyogrio", "scipy", "pystac")
+
+
+class ConsoleProgress:
+    """Progress on standard error: a live percentage on a terminal, a few lines otherwise."""
+
+    def __init__(self, quiet: bool = False, stream=sys.stderr):
+        self.quiet = quiet
+        self.stream = stream
+        self.live = stream.isatty()
+        self._last: tuple[str, int] = ("", -1)
+        self._started = time.monotonic()
+
+    def step(self, message: str) -> None:
+        """Announce a step that has no measurable length."""
+        if not self.quiet:
+            self._finish_line()
+            print(f"[{time.monotonic() - self._started:6.1f} s] {message}", file=self.stream, flush=True)
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        """Report ``done`` of ``total`` units of ``step``."""
+        if self.quiet or total <= 0:
+            return
+        percent = int(100 * done / total)
+        shown = percent if self.live else percent // 25 * 25
+        if (step, shown) == self._last:
+            return
+        self._last = (step, shown)
+        elapsed = time.monotonic() - self._started
+        if self.live:
+            print(f"\r[{elapsed:6.1f} s] {step}: {percent:3d}%", end="", file=self.stream, flush=True)
+            if done >= total:
+                print(file=self.stream)
+                self._last = ("", -1)
+        else:
+            print(f"[{elapsed:6.1f} s] {step}: {shown}%", file=self.stream, flush=True)
+
+    def _finish_line(self) -> None:
+        if self.live and self._last[1] >= 0:
+            print(file=self.stream)
+            self._last = ("", -1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="minewatch: where licensed concessions, reported production and satellite-seen "
+        "activity disagree. Without a command, serves the dashboard on the bundled demo.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'python app.py COMMAND --help' for a command's options.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    analyze = commands.add_parser(
+        "analyze",
+        help="compute every discrepancy flag and write the outputs to a folder",
+        description="Load licences, production and activity rasters, compute every flag of the design, and "
+        "write flags.geojson, flags.csv, concession_stats.csv, footprints.geojson and provenance.json "
+        "into --out (all or nothing).",
+        epilog="Example (the bundled demo):\n  python app.py analyze --concessions data/demo/concessions.gpkg "
+        "--production data/demo/production.csv --national data/demo/national.csv "
+        "--activity data/demo/activity --out results/demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_input_options(analyze, required=True)
+    analyze.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    analyze.add_argument("--quiet", action="store_true", help="print only errors and the summary")
+    return parser
+
+
+def add_input_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """The input options shared by ``analyze`` and ``serve``."""
+    parser.add_argument(
+        "--concessions",
+        required=required,
+        metavar="FILE",
+        help="licence polygons: GeoPackage, GeoJSON, Shapefile or .zip, GeoParquet, FlatGeobuf (CRS required)",
+    )
+    parser.add_argument(
+        "--production", required=required, metavar="FILE", help="CSV or Excel: concession_id, period, carats"
+    )
+    parser.add_argument(
+        "--activity",
+        required=required,
+        metavar="PATH",
+        help="folder of GeoTIFFs named by period (2021.tif, 2021-Q3.tif) or a STAC catalog.json",
+    )
+    parser.add_argument("--national", metavar="FILE", help="CSV or Excel: country, period, carats (optional)")
+    parser.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="CANONICAL=THEIRS",
+        help="map a column, e.g. --field holder=HOLDER_NM or --field production:carats=CT (repeatable)",
+    )
+    parser.add_argument("--config", metavar="TOML", help="settings file (see README, 'Settings')")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one setting, e.g. --set activity_threshold=0.6 (repeatable)",
+    )
+
+
+def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
+    """Load the inputs named in ``args``, run the analysis, and attach provenance."""
+    from geo.analysis import run_analysis
+    from geo.settings import load_settings
+    from layers.activity import find_activity_rasters
+    from layers.concessions import read_concessions
+    from layers.fields import parse_field_mappings
+    from layers.paths import local_path, sha256_of
+    from layers.tables import read_national, read_production
+
+    config_text = local_path(args.config, layer="settings").read_text(encoding="utf-8") if args.config else None
+    settings = load_settings(config_text, args.set)
+    mappings = parse_field_mappings(args.field)
+    progress.step(f"reading concessions {args.concessions}")
+    concessions = read_concessions(args.concessions, mappings)
+    progress.step(f"reading production {args.production}")
+    production = read_production(args.production, mappings)
+    national = read_national(args.national, mappings) if args.national else None
+    rasters = find_activity_rasters(args.activity)
+    progress.step(
+        f"{len(concessions.table)} concessions, {len(production.table)} production rows, "
+        f"{len(rasters)} activity rasters ({rasters[0].period}..{rasters[-1].period})"
+    )
+    for note in concessions.notes[:20]:
+        progress.step(f"note: {note}")
+    if len(concessions.notes) > 20:
+        progress.step(f"note: ... and {len(concessions.notes) - 20} more repairs")
+    analysis = run_analysis(
+        concessions.table, production.table, national.table if national else None, rasters, settings, progress
+    )
+    inputs = [("concessions", args.concessions), ("production", args.production)]
+    inputs += [("national", args.national)] if args.national else []
+    if Path(args.activity).is_file():
+        inputs.append(("activity catalog", args.activity))
+    inputs += [(f"activity {r.period}", str(r.path)) for r in rasters]
+    synthetic = concessions.synthetic or production.synthetic or any(r.synthetic for r in rasters)
+    analysis.notes = concessions.notes
+    analysis.provenance = {
+        "minewatch": "analysis",
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "synthetic": synthetic,
+        "synthetic_note": "Some inputs declare themselves synthetic: no finding is a real allegation."
+        if synthetic
+        else None,
+        "inputs": [
+            {
+                "layer": layer,
+                "path": str(Path(path).absolute()),
+                "bytes": Path(path).stat().st_size,
+                "sha256": sha256_of(Path(path)),
+            }
+            for layer, path in inputs
+        ],
+        "national_synthetic": bool(national.synthetic) if national else None,
+        "settings": settings.to_dict(),
+        "field_mappings": args.field,
+        "periods": [r.period.label for r in rasters],
+        "area_crs": analysis.provenance.get("area_crs"),
+        "software": software_versions(),
+        "notes": concessions.notes,
+    }
+    return analysis
+
+
+def software_versions() -> dict[str, str]:
+    """Python, GDAL, PROJ and package versions, for provenance.json."""
+    import pyproj
+    import rasterio
+
+    versions = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__, "proj": pyproj.proj_version_str}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """``analyze``: compute and write; print a summary of the flags."""
+    from layers.results import write_analysis
+
+    progress = ConsoleProgress(quiet=args.quiet)
+    analysis = analyze_inputs(args, progress)
+    progress.step(f"writing {args.out}")
+    out = write_analysis(analysis, args.out)
+    counts = analysis.flags["flag_type"].value_counts()
+    print(f"{len(analysis.flags)} flags written to {out}" + (" (SYNTHETIC demo data)" if analysis.synthetic else ""))
+    for flag_type in FLAG_TYPES:
+        print(f"  {flag_type:32s} {int(counts.get(flag_type, 0)):5d}")
+    return 0
+
+
+def demo_args(out: str = "results/demo") -> argparse.Namespace:
+    """The ``analyze`` arguments for the bundled demo."""
+    return build_parser().parse_args(
+        [
+            "analyze",
+            "--concessions",
+            str(DEMO_DIR / "concessions.gpkg"),
+            "--production",
+            str(DEMO_DIR / "production.csv"),
+            "--national",
+            str(DEMO_DIR / "national.csv"),
+            "--activity",
+            str(DEMO_DIR / "activity"),
+            "--out",
+            out,
+        ]  # fmt: skip
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse ``argv`` and run the command; bad input exits with status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "analyze":
+            return run_analyze(args)
+        return run_analyze(demo_args())
+    except MinewatchError as error:
+        print(f"minewatch: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("minewatch: interrupted; previous outputs are untouched", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""One pass over a period's activity raster: zonal areas and footprints together.
+
+The raster arrives as a ``read(row_start, row_stop)`` function returning float32 scores
+with NaN for nodata (``layers.activity`` provides it), so this module never touches a
+file. Strips of rows are read once each; every strip is thresholded, cleaned of
+speckle, integrated over all polygons (:mod:`geo.zonal`) and polygonised into
+footprints (:mod:`geo.footprints`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from pyproj import CRS
+from scipy import ndimage
+
+from geo.crs import pixel_area_ha
+from geo.footprints import polygonise_strip
+from geo.zonal import RingPieces, integrate_strip
+
+ReadRows = Callable[[int, int], np.ndarray]
+CHANNELS = ("active_ha", "observed_ha", "new_active_ha")
+TARGET_STRIP_PIXELS = 4_000_000
+AREA_BLOCK_COLUMNS = 256
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+@dataclass
+class PeriodScan:
+    """What one raster pass yields.
+
+    ``sums[i]`` holds, for polygon ``i`` of the pieces, its coverage-weighted
+    ``active_ha``, ``observed_ha`` (not nodata) and ``new_active_ha`` (active now,
+    seen and not active in the previous period; NaN without a previous period).
+    ``footprint_parts`` are polygons in the raster's CRS, one per 4-connected piece
+    of a strip; :func:`geo.footprints.merge_footprints` joins them.
+    """
+
+    sums: np.ndarray
+    footprint_parts: list
+
+
+def strip_height(width: int) -> int:
+    """Rows per strip: about four million pixels, between 16 and 1024 rows."""
+    return int(min(max(TARGET_STRIP_PIXELS // max(width, 1), 16), 1024))
+
+
+def min_patch_pixels(min_patch_ha: float, typical_pixel_ha: float) -> int:
+    """Smallest active patch kept, in whole pixels (0 keeps everything).
+
+    Rounded to the nearest pixel count, so 0.1 ha at 10 m is 10 pixels even where the
+    projection makes a pixel 0.0099 ha.
+    """
+    if min_patch_ha <= 0:
+        return 0
+    return max(round(min_patch_ha / typical_pixel_ha), 1)
+
+
+def active_mask(scores: np.ndarray, threshold: float, min_pixels: int) -> np.ndarray:
+    """Pixels with ``score >= threshold`` in 8-connected patches of ``min_pixels`` or more."""
+    active = scores >= threshold  # NaN compares False: nodata is never active
+    if min_pixels <= 1 or not active.any():
+        return active
+    labels, count = ndimage.label(active, structure=EIGHT_CONNECTED)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = sizes >= min_pixels
+    keep[0] = False
+    return keep[labels]
+
+
+def scan_activity(
+    read: ReadRows,
+    *,
+    transform: Affine,
+    crs: CRS,
+    height: int,
+    width: int,
+    pieces: RingPieces,
+    area_crs: CRS,
+    threshold: float,
+    min_patch_ha: float,
+    read_previous: ReadRows | None = None,
+    footprints: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> PeriodScan:
+    """Integrate one period's raster over the polygons of ``pieces`` and find footprints.
+
+    Parameters
+    ----------
+    read, read_previous:
+        Row readers for this period and (on the same grid) the previous one.
+    transform, crs, height, width:
+        The grid of ``read``.
+    pieces:
+        :func:`geo.zonal.cut_rings` of the polygons, on the same grid.
+    area_crs:
+        Equal-area CRS in which pixel areas (hectares) are measured.
+    threshold, min_patch_ha:
+        A pixel is active at ``score >= threshold`` in a patch of at least
+        ``min_patch_ha`` hectares. Patch sizes are exact: each strip is read with a
+        halo as tall as the smallest kept patch, so any smaller patch lies wholly in it.
+    footprints:
+        Polygonise the active pixels too (False: only the zonal sums).
+    progress:
+        Called with (rows done, rows in all) after each strip.
+    """
+    centre = pixel_area_ha(transform, crs, area_crs, np.array([height // 2]), np.array([width // 2]))[0, 0]
+    min_pixels = min_patch_pixels(min_patch_ha, centre)
+    halo = min_pixels if min_pixels > 1 else 0
+    rows_per_strip = strip_height(width)
+    block_centres = np.arange(0, width, AREA_BLOCK_COLUMNS) + min(AREA_BLOCK_COLUMNS, width) // 2
+    block_centres = np.minimum(block_centres, width - 1)
+    sums = np.zeros((len(CHANNELS), pieces.n_polygons))
+    parts: list = []
+    for start in range(0, height, rows_per_strip):
+        stop = min(start + rows_per_strip, height)
+        core = slice(halo, halo + stop - start)
+        scores = read(start - halo, stop + halo)
+        active = active_mask(scores, threshold, min_pixels)[core]
+        observed = ~np.isnan(scores[core])
+        if read_previous is not None:
+            before = read_previous(start - halo, stop + halo)
+            was_active = active_mask(before, threshold, min_pixels)[core]
+            new_active = active & ~np.isnan(before[core]) & ~was_active
+        else:
+            new_active = np.zeros_like(active)
+        pixel_ha = pixel_area_ha(transform, crs, area_crs, np.arange(start, stop), block_centres)
+        masks = np.stack([active, observed, new_active]).view(np.uint8)
+        sums += integrate_strip(pieces, start, masks, pixel_ha, AREA_BLOCK_COLUMNS)
+        if footprints:
+            parts += polygonise_strip(active, transform @ Affine.translation(0, start))
+        if progress is not None:
+            progress(stop, height)
+    if read_previous is None:
+        sums[CHANNELS.index("new_active_ha")] = np.nan
+    return PeriodScan(sums, parts)

@@ -1,0 +1,128 @@
+"""An analysis written to an output folder, atomically, and read back.
+
+The folder holds the design's outputs (``flags.geojson``, ``flags.csv``,
+``concession_stats.csv``, ``footprints.geojson``, ``provenance.json``) plus what the
+dashboard needs to reopen it without recomputing (``concessions.geojson``,
+``national.csv``). Everything is written into a temporary sibling folder first and
+swapped in by renames, so a failed or killed run leaves the previous output as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from geo.analysis import Analysis
+from geo.errors import InputError
+from geo.export import FORMULA_PREFIXES, csv_text, geojson_text
+
+OUTPUT_FILES = (
+    "flags.geojson",
+    "flags.csv",
+    "concession_stats.csv",
+    "footprints.geojson",
+    "provenance.json",
+    "concessions.geojson",
+    "national.csv",
+)
+MARKER = "provenance.json"
+
+
+def analysis_files(analysis: Analysis) -> dict[str, str]:
+    """The text of every output file, by file name."""
+    return {
+        "flags.geojson": geojson_text(analysis.flags),
+        "flags.csv": csv_text(analysis.flags),
+        "concession_stats.csv": csv_text(analysis.stats),
+        "footprints.geojson": geojson_text(analysis.footprints),
+        "provenance.json": json.dumps(analysis.provenance, indent=2, ensure_ascii=False, default=str) + "\n",
+        "concessions.geojson": geojson_text(analysis.concessions),
+        "national.csv": csv_text(analysis.national),
+    }
+
+
+def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
+    """Write ``analysis`` into ``out_dir``, all files or none.
+
+    An existing ``out_dir`` is replaced only if it is empty or a previous minewatch
+    output (it holds ``provenance.json``); any other folder is refused, so a mistyped
+    ``--out`` never deletes someone's files.
+    """
+    out = Path(out_dir).expanduser().absolute()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise InputError(f"--out {out}: exists and is not a minewatch output folder; choose a new or empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for name, text in analysis_files(analysis).items():
+            with open(staging / name, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        _swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.rename(out, retired / "previous")
+    try:
+        os.rename(staging, out)
+    except OSError:
+        os.rename(retired / "previous", out)  # put the previous output back
+        raise
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def read_analysis(results_dir: str | Path) -> Analysis:
+    """Read an output folder written by :func:`write_analysis` back into an Analysis."""
+    folder = Path(results_dir).expanduser()
+    missing = [name for name in OUTPUT_FILES if not (folder / name).is_file()]
+    if missing:
+        raise InputError(f"results: {folder}: not a complete minewatch output (missing {', '.join(missing)})")
+    provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+    concessions = _read_geojson(folder / "concessions.geojson")
+    for column in ("granted", "expires", "status_date"):
+        if column in concessions:
+            concessions[column] = pd.to_datetime(concessions[column])
+    stats = _read_csv(folder / "concession_stats.csv", text_columns=("concession_id", "period", "holder"))
+    stats["in_force"] = stats["in_force"].astype(str).str.lower().eq("true")
+    footprints = _read_geojson(folder / "footprints.geojson")
+    flags = _read_geojson(folder / "flags.geojson")
+    national = _read_csv(folder / "national.csv", text_columns=("country", "period"))
+    return Analysis(concessions, stats, footprints, flags, national, provenance)
+
+
+def _read_geojson(path: Path) -> gpd.GeoDataFrame:
+    frame = pyogrio.read_dataframe(path)
+    for column in ("period", "concession_id", "other_concession_id", "footprint_id"):
+        if column in frame:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def _read_csv(path: Path, text_columns: tuple[str, ...]) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype={c: str for c in text_columns}, keep_default_na=True)
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(_unescape)
+    return frame
+
+
+def _unescape(value):
+    if isinstance(value, str) and len(value) > 1 and value[0] == "'" and value[1:].startswith(FORMULA_PREFIXES):
+        return value[1:]
+    return value
