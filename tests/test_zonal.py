@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasterio.transform import from_origin
 
 from geo.zonal import cut_rings, integrate_strip
@@ -106,3 +108,16 @@ def test_rotated_grid():
     values = np.ones((HEIGHT, WIDTH))
     inside = shapely.Polygon([rotated @ (c, r) for c, r in [(5, 5), (15, 5), (15, 15), (5, 15)]])
     assert zonal([inside], values, transform=rotated)[0] == pytest.approx(100.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shapes=st.lists(st.tuples(st.floats(-10, 60), st.floats(-10, 50), st.floats(0.2, 30)), min_size=1, max_size=8),
+)
+def test_no_polygon_gets_more_active_area_than_the_raster_has(seed, shapes):
+    values = (np.random.default_rng(seed).random((HEIGHT, WIDTH)) > 0.5).astype(float)
+    geoms = [shapely.Point(TRANSFORM @ (c, r)).buffer(radius * 10) for c, r, radius in shapes]
+    result = zonal(geoms, values)
+    assert (result <= values.sum() + 1e-6).all()
+    assert (result >= -1e-9).all()
