@@ -8,6 +8,8 @@ Files for the web and GeoJSON are in :data:`WEB_CRS` (EPSG:4326, lon/lat).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from affine import Affine
 from pyproj import CRS, Transformer
@@ -49,6 +51,12 @@ def require_crs(crs, *, what: str) -> CRS:
 
 def transformer(src: CRS, dst: CRS) -> Transformer:
     """Return a lon/lat-ordered (``always_xy``) transformer from ``src`` to ``dst``."""
+    return _cached_transformer(CRS.from_user_input(src), CRS.from_user_input(dst))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_transformer(src: CRS, dst: CRS) -> Transformer:
+    # Building a transformer costs milliseconds; rasters ask for the same one per strip.
     return Transformer.from_crs(src, dst, always_xy=True)
 
 

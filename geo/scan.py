@@ -10,6 +10,7 @@ footprints (:mod:`geo.footprints`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ ReadRows = Callable[[int, int], np.ndarray]
 CHANNELS = ("active_ha", "observed_ha", "new_active_ha")
 TARGET_STRIP_PIXELS = 4_000_000
 AREA_BLOCK_COLUMNS = 256
+AREA_SAMPLE_ROWS = 16
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -71,6 +73,16 @@ def active_mask(scores: np.ndarray, threshold: float, min_pixels: int) -> np.nda
     return keep[labels]
 
 
+def strip_pixel_areas(transform, crs, area_crs, start: int, stop: int, block_centres: np.ndarray) -> np.ndarray:
+    """Pixel areas (ha) for rows ``start..stop`` and each block of columns.
+
+    Measured every :data:`AREA_SAMPLE_ROWS` rows and held between samples: over 16 rows
+    of a lon/lat grid at 10 m the true area changes by about one part in 100,000.
+    """
+    sampled = pixel_area_ha(transform, crs, area_crs, np.arange(start, stop, AREA_SAMPLE_ROWS), block_centres)
+    return np.repeat(sampled, AREA_SAMPLE_ROWS, axis=0)[: stop - start]
+
+
 def scan_activity(
     read: ReadRows,
     *,
@@ -115,25 +127,36 @@ def scan_activity(
     block_centres = np.minimum(block_centres, width - 1)
     sums = np.zeros((len(CHANNELS), pieces.n_polygons))
     parts: list = []
-    for start in range(0, height, rows_per_strip):
-        stop = min(start + rows_per_strip, height)
-        core = slice(halo, halo + stop - start)
-        scores = read(start - halo, stop + halo)
-        active = active_mask(scores, threshold, min_pixels)[core]
-        observed = ~np.isnan(scores[core])
-        if read_previous is not None:
-            before = read_previous(start - halo, stop + halo)
-            was_active = active_mask(before, threshold, min_pixels)[core]
-            new_active = active & ~np.isnan(before[core]) & ~was_active
-        else:
-            new_active = np.zeros_like(active)
-        pixel_ha = pixel_area_ha(transform, crs, area_crs, np.arange(start, stop), block_centres)
-        masks = np.stack([active, observed, new_active]).view(np.uint8)
-        sums += integrate_strip(pieces, start, masks, pixel_ha, AREA_BLOCK_COLUMNS)
-        if footprints:
-            parts += polygonise_strip(active, transform @ Affine.translation(0, start))
-        if progress is not None:
-            progress(stop, height)
+
+    def fetch(start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        before = read_previous(start - halo, stop + halo) if read_previous is not None else None
+        return read(start - halo, stop + halo), before
+
+    starts = list(range(0, height, rows_per_strip))
+    # One reader thread fetches the next strip while this one is computed (GDAL and the
+    # compiled integrator release the GIL); the datasets are only ever used by that thread.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="minewatch-read") as reader:
+        pending = reader.submit(fetch, 0, min(rows_per_strip, height))
+        for start in starts:
+            stop = min(start + rows_per_strip, height)
+            scores, before = pending.result()
+            if stop < height:
+                pending = reader.submit(fetch, stop, min(stop + rows_per_strip, height))
+            core = slice(halo, halo + stop - start)
+            active = active_mask(scores, threshold, min_pixels)[core]
+            observed = ~np.isnan(scores[core])
+            if before is not None:
+                was_active = active_mask(before, threshold, min_pixels)[core]
+                new_active = active & ~np.isnan(before[core]) & ~was_active
+            else:
+                new_active = np.zeros_like(active)
+            pixel_ha = strip_pixel_areas(transform, crs, area_crs, start, stop, block_centres)
+            masks = np.stack([active, observed, new_active]).view(np.uint8)
+            sums += integrate_strip(pieces, start, masks, pixel_ha, AREA_BLOCK_COLUMNS)
+            if footprints:
+                parts += polygonise_strip(active, transform @ Affine.translation(0, start))
+            if progress is not None:
+                progress(stop, height)
     if read_previous is None:
         sums[CHANNELS.index("new_active_ha")] = np.nan
     return PeriodScan(sums, parts)

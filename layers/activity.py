@@ -67,7 +67,8 @@ class ActivityRaster:
         resampled (nearest neighbour) onto that grid on the fly, strip by strip.
         """
         try:
-            with rasterio.open(self.path) as dataset:
+            # Decompress tiles on every core: reading is the floor of the whole scan.
+            with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(self.path) as dataset:
                 source = dataset
                 vrt = None
                 if grid is not None and grid.key() != self.grid.key():
