@@ -3,6 +3,7 @@
     python app.py                      # the dashboard on the bundled demo
     python app.py analyze --concessions C --production P --activity A [--national N] --out DIR
     python app.py serve --results DIR  # the dashboard on a saved analysis
+    gunicorn -w 2 app:server           # production (MINEWATCH_RESULTS=DIR, see README)
 
 Run ``python app.py COMMAND --help`` for every option. Bad input ends with one line on
 standard error naming the file, the row or feature and the problem, exit status 2, and
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.metadata
+import json
+import os
 import platform
 import sys
 import time
@@ -91,6 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_input_options(analyze, required=True)
     analyze.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
     analyze.add_argument("--quiet", action="store_true", help="print only errors and the summary")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the dashboard (the bundled demo, a saved analysis, or your inputs analysed first)",
+        description="Serve the dashboard. With --results, open a saved analysis; with the input options, "
+        "analyse them first (into --out, default results/latest); with neither, the bundled demo.",
+        epilog="Examples:\n  python app.py serve --results results/demo\n"
+        "  python app.py serve --concessions c.gpkg --production p.csv --activity act/ --out results/mine",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--results", metavar="DIR", help="a folder written by 'analyze'")
+    add_input_options(serve, required=False)
+    serve.add_argument("--out", metavar="DIR", default="results/latest", help="where to write a fresh analysis")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    serve.add_argument(
+        "--basemap-url",
+        default=os.environ.get("MINEWATCH_BASEMAP_URL"),
+        metavar="URL",
+        help="optional XYZ tiles for online users, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png "
+        "(default: none, fully offline; env MINEWATCH_BASEMAP_URL)",
+    )
+    serve.add_argument("--quiet", action="store_true", help="print only errors")
     return parser
 
 
@@ -226,7 +251,7 @@ def demo_args(out: str = "results/demo") -> argparse.Namespace:
     """The ``analyze`` arguments for the bundled demo."""
     return build_parser().parse_args(
         [
-            "analyze",
+            "analyze",  # demo inputs:
             "--concessions",
             str(DEMO_DIR / "concessions.gpkg"),
             "--production",
@@ -241,6 +266,75 @@ def demo_args(out: str = "results/demo") -> argparse.Namespace:
     )
 
 
+def demo_results(progress: ConsoleProgress, out: str = "results/demo") -> Path:
+    """The demo's analysis folder, (re)computed when missing or older than the demo files."""
+    from layers.paths import sha256_of
+    from layers.results import write_analysis
+
+    folder = Path(out)
+    provenance = folder / "provenance.json"
+    if provenance.is_file():
+        recorded = {e["path"]: e["sha256"] for e in json.loads(provenance.read_text()).get("inputs", [])}
+        current = demo_input_files()
+        if set(recorded) == {str(p) for p in current} and all(recorded[str(p)] == sha256_of(p) for p in current):
+            progress.step(f"using the demo analysis in {folder}")
+            return folder
+    progress.step(f"analysing the bundled demo into {folder} (once)")
+    return write_analysis(analyze_inputs(demo_args(out), progress), folder)
+
+
+def demo_input_files() -> list[Path]:
+    """The demo's input files, as provenance.json records them."""
+    files = [DEMO_DIR / "concessions.gpkg", DEMO_DIR / "production.csv", DEMO_DIR / "national.csv"]
+    return [p.absolute() for p in files + sorted((DEMO_DIR / "activity").glob("*.tif"))]
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """``serve``: open a saved analysis, or analyse first, then serve until interrupted."""
+    from dashboard import create_app
+    from layers.results import read_analysis, write_analysis
+
+    progress = ConsoleProgress(quiet=args.quiet)
+    given = [args.concessions, args.production, args.activity]
+    if args.results:
+        folder = Path(args.results)
+    elif any(given):
+        if not all(given):
+            raise MinewatchError("serve: give --concessions, --production and --activity together (or --results)")
+        folder = write_analysis(analyze_inputs(args, progress), args.out)
+    else:
+        folder = demo_results(progress)
+    analysis = read_analysis(folder)
+    app = create_app(analysis, basemap_url=args.basemap_url, title=f"minewatch: {folder.name}")
+    progress.step(f"dashboard on http://{args.host}:{args.port}/ (Ctrl+C to stop)")
+    app.run(host=args.host, port=args.port, debug=False, dev_tools_ui=False, dev_tools_props_check=False)
+    return 0
+
+
+class LazyServer:
+    """WSGI entry point for gunicorn (``app:server``), built on its first request.
+
+    Serves ``MINEWATCH_RESULTS`` (a folder written by ``analyze``), or the demo. Each
+    worker loads the analysis once and only reads it afterwards.
+    """
+
+    def __init__(self):
+        self._wsgi = None
+
+    def __call__(self, environ, start_response):
+        if self._wsgi is None:
+            from dashboard import create_app
+            from layers.results import read_analysis
+
+            folder = os.environ.get("MINEWATCH_RESULTS") or demo_results(ConsoleProgress(quiet=True))
+            app = create_app(read_analysis(folder), basemap_url=os.environ.get("MINEWATCH_BASEMAP_URL"))
+            self._wsgi = app.server
+        return self._wsgi(environ, start_response)
+
+
+server = LazyServer()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the command; bad input exits with status 2."""
     parser = build_parser()
@@ -248,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return run_analyze(args)
-        return run_analyze(demo_args())
+        if args.command is None:
+            args = parser.parse_args(["serve"])
+        return run_serve(args)
     except MinewatchError as error:
         print(f"minewatch: error: {' '.join(str(error).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,0 +1,102 @@
+"""Read-only HTTP API and map data routes on the dashboard's Flask server.
+
+``/api/*`` is for QGIS, curl and scripts and honours the same filters as the page
+(``?period=2021&type=unlicensed_activity&severity=high&holder=...&min_score=0.5&q=...``):
+GeoJSON is RFC 7946, CSV is spreadsheet-safe. ``/map/*`` serves the layers the page
+draws (fetched once per visit, cached by the browser) and the activity overlay images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import flask
+
+from dashboard.filters import ALL_PERIODS, filter_concessions, filter_flags, parse_filters
+from dashboard.state import state
+from geo.export import csv_text, geojson_text
+
+GEOJSON = "application/geo+json"
+CSV = "text/csv; charset=utf-8"
+
+
+def register_routes(server: flask.Flask) -> None:
+    """Add the API and map routes to ``server``."""
+    server.add_url_rule("/api/flags.geojson", "api_flags_geojson", api_flags_geojson)
+    server.add_url_rule("/api/flags.csv", "api_flags_csv", api_flags_csv)
+    server.add_url_rule("/api/concessions.geojson", "api_concessions", api_concessions)
+    server.add_url_rule("/api/concession_stats.csv", "api_concession_stats", api_concession_stats)
+    server.add_url_rule("/map/<layer>.geojson", "map_layer", map_layer)
+    server.add_url_rule("/map/activity/<period>.png", "map_activity", map_activity)
+
+
+def _filtered_flags():
+    flags = state().analysis.flags
+    return flags[filter_flags(flags, parse_filters(flask.request.query_string.decode("utf-8", "replace")))]
+
+
+def api_flags_geojson():
+    return _download(geojson_text(_filtered_flags()), GEOJSON, "flags.geojson")
+
+
+def api_flags_csv():
+    return _download(csv_text(_filtered_flags()), CSV, "flags.csv")
+
+
+def api_concessions():
+    concessions = state().analysis.concessions
+    filters = parse_filters(flask.request.query_string.decode("utf-8", "replace"))
+    return _download(
+        geojson_text(concessions[filter_concessions(concessions, filters)]), GEOJSON, "concessions.geojson"
+    )
+
+
+def api_concession_stats():
+    analysis = state().analysis
+    filters = parse_filters(flask.request.query_string.decode("utf-8", "replace"))
+    stats = analysis.stats
+    shown = set(analysis.concessions.loc[filter_concessions(analysis.concessions, filters), "concession_id"])
+    keep = stats["concession_id"].isin(shown)
+    if filters.period != ALL_PERIODS:
+        keep &= stats["period"].astype(str) == filters.period
+    return _download(csv_text(stats[keep]), CSV, "concession_stats.csv")
+
+
+def map_layer(layer: str):
+    st = state()
+    texts = {
+        "concessions": lambda: st.concessions_geojson,
+        "flags": lambda: st.flags_geojson,
+        "footprints": lambda: st.footprints_geojson,
+    }
+    if layer not in texts:
+        flask.abort(404)
+    return _cached(texts[layer]().encode("utf-8"), GEOJSON)
+
+
+def map_activity(period: str):
+    st = state()
+    if period not in st.periods:
+        flask.abort(404)
+    overlay = st.activity_overlay(period)
+    if overlay is None:
+        flask.abort(404)
+    return _cached(overlay[0], "image/png")
+
+
+def _download(text: str, mimetype: str, filename: str) -> flask.Response:
+    response = flask.Response(text, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _cached(body: bytes, mimetype: str) -> flask.Response:
+    """A response the browser may keep for an hour and revalidate by ETag."""
+    etag = hashlib.sha256(body).hexdigest()[:32]
+    if flask.request.if_none_match.contains(etag):
+        return flask.Response(status=304)
+    response = flask.Response(body, mimetype=mimetype)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response

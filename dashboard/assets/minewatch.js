@@ -1,0 +1,75 @@
+/* Style, filter and tooltip functions for the map layers (dash-leaflet calls them with
+ * the layer's props as `context`; `context.hideout` is set by dashboard/callbacks/map.py).
+ * Text from users' files is escaped before it goes into a tooltip. */
+window.minewatch = (function () {
+  function escapeHtml(value) {
+    return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+  function number(value, digits) {
+    return value == null ? "" : Number(value).toLocaleString("en", {maximumFractionDigits: digits});
+  }
+  var LABELS = {
+    unlicensed_activity: "Activity outside every licence",
+    activity_in_inactive_licence: "Activity in a licence not in force",
+    activity_without_production: "Activity but no production reported",
+    production_without_activity: "Production reported without activity",
+    production_activity_mismatch: "Production out of line with activity",
+    licence_overlap: "Overlapping licences",
+    national_total_mismatch: "Concession reports differ from national total"
+  };
+  return {
+    escapeHtml: escapeHtml,
+    concessionStyle: function (feature, context) {
+      var h = context.hideout || {};
+      var p = feature.properties;
+      var worst = (h.worst || {})[p.concession_id];
+      var shown = !h.shown || h.shown[p.concession_id];
+      var selected = h.selected === p.concession_id;
+      return {
+        fillColor: (h.status_colours || {})[p.status] || "#cccccc",
+        fillOpacity: shown ? 0.45 : 0.08,
+        color: selected ? "#000000" : worst ? h.flag_colours[worst] : "#6b7b8c",
+        weight: selected ? 4 : worst ? 3 : 1,
+        opacity: shown ? 1 : 0.3,
+        dashArray: p.status === "application" ? "6 4" : null
+      };
+    },
+    concessionTooltip: function (feature, layer) {
+      var p = feature.properties;
+      var name = p.name ? " · " + escapeHtml(p.name) : "";
+      layer.bindTooltip(
+        "<b>" + escapeHtml(p.concession_id) + "</b>" + name + "<br>" + escapeHtml(p.holder) +
+        "<br>" + escapeHtml(p.status) + " · " + number(p.licence_ha, 0) + " ha", {sticky: true}
+      );
+    },
+    flagFilter: function (feature, context) {
+      var visible = (context.hideout || {}).visible;
+      return !!(visible && visible[feature.properties.flag_id]);
+    },
+    flagStyle: function (feature, context) {
+      var h = context.hideout || {};
+      var p = feature.properties;
+      var selected = h.selected === p.flag_id;
+      var colour = (h.colours || {})[p.flag_type] || "#000000";
+      return {color: selected ? "#000000" : colour, fillColor: colour, fillOpacity: 0.35, weight: selected ? 4 : 2};
+    },
+    flagTooltip: function (feature, layer) {
+      var p = feature.properties;
+      var headline = p.carats != null && p.flag_type.indexOf("production") === 0
+        ? number(p.carats, 0) + " ct" : number(p.area_ha, 1) + " ha";
+      var where = p.concession_id ? " · " + escapeHtml(p.concession_id) : "";
+      layer.bindTooltip(
+        "<b>" + escapeHtml(LABELS[p.flag_type] || p.flag_type) + "</b><br>" + escapeHtml(p.period) + where +
+        " · " + headline + "<br>" + escapeHtml(p.severity) + " (score " + number(p.score, 2) + ")", {sticky: true}
+      );
+    },
+    footprintFilter: function (feature, context) {
+      return feature.properties.period === (context.hideout || {}).period;
+    },
+    footprintStyle: function () {
+      return {color: "#7f2704", weight: 1, fillColor: "#7f2704", fillOpacity: 0.15};
+    }
+  };
+})();

@@ -1,0 +1,63 @@
+"""The map follows the filters and the selection by restyling, never by re-sending geometry.
+
+Only the layers' ``hideout`` dicts (visible ids, worst flags, the period), the overlay
+image's URL and the viewport change here; polygons were fetched once from ``/map/*``.
+"""
+
+from dash import Input, Output, callback, no_update
+
+from dashboard import ids
+from dashboard.callbacks import FILTER_INPUTS
+from dashboard.filters import filter_concessions, filter_flags, from_controls
+from dashboard.layout import TRANSPARENT_PNG
+from dashboard.map_layers import concession_hideout, flag_hideout, footprint_hideout
+from dashboard.state import state
+from dashboard.tables import selection_of
+
+
+@callback(
+    Output(ids.FLAGS_LAYER, "hideout"),
+    Output(ids.CONCESSIONS_LAYER, "hideout"),
+    Output(ids.FOOTPRINTS_LAYER, "hideout"),
+    *FILTER_INPUTS,
+    Input(ids.SELECTION, "data"),
+)
+def update_map_styles(*controls_and_selection):
+    *controls, selection = controls_and_selection
+    st = state()
+    filters, map_period = from_controls(st.periods, *controls, selection)
+    flags, concessions = st.analysis.flags, st.analysis.concessions
+    visible = filter_flags(flags, filters)
+    shown = concessions.loc[filter_concessions(concessions, filters), "concession_id"].tolist()
+    _, selected = selection_of(selection)
+    return (
+        flag_hideout(flags, visible, selected),
+        concession_hideout(flags, visible, shown, selected),
+        footprint_hideout(map_period),
+    )
+
+
+@callback(
+    Output(ids.ACTIVITY_OVERLAY, "url"),
+    Output(ids.ACTIVITY_OVERLAY, "bounds"),
+    Output(ids.ACTIVITY_NOTE, "children"),
+    Output(ids.PERIOD_LABEL, "children"),
+    Input(ids.PERIOD, "value"),
+)
+def update_activity_overlay(period_index: int):
+    st = state()
+    period = st.periods[period_index] if st.periods and period_index is not None else ""
+    bounds = st.overlay_bounds(period) if period else None
+    if bounds is None:
+        return TRANSPARENT_PNG, st.field_bounds, f"Activity raster for {period} not available on this server.", period
+    return f"/map/activity/{period}.png", bounds, f"Showing activity of {period}", period
+
+
+@callback(Output(ids.MAP, "viewport"), Input(ids.SELECTION, "data"), prevent_initial_call=True)
+def zoom_to_selection(selection: str):
+    st = state()
+    kind, identifier = selection_of(selection)
+    bounds = (st.flag_bounds if kind == "flag" else st.concession_bounds).get(identifier)
+    if bounds is None:
+        return no_update
+    return {"bounds": bounds, "transition": "flyToBounds", "options": {"padding": [40, 40], "maxZoom": 15}}

@@ -1,0 +1,69 @@
+"""Activity rasters as semi-transparent PNG map overlays, in Web Mercator.
+
+Leaflet stretches an image linearly between two corners in Web Mercator, so a raster in
+UTM or lon/lat is first warped to EPSG:3857 (at a reduced size for the screen) and
+coloured with :data:`SCORE_COLOURS`: transparent below 0.1 and where nodata.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.io import MemoryFile
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform, transform_bounds
+
+from geo.errors import InputError
+
+WEB_MERCATOR = "EPSG:3857"
+MAX_SIDE_PX = 1400
+# Score stops (0..1) and RGBA colours: pale yellow to deep red; low scores see-through.
+SCORE_STOPS = np.array([0.1, 0.5, 0.75, 1.0])
+SCORE_COLOURS = np.array([[255, 255, 178, 60], [254, 178, 76, 150], [240, 59, 32, 200], [189, 0, 38, 230]], float)
+
+
+def colourise(scores: np.ndarray) -> np.ndarray:
+    """RGBA uint8 image of float scores (NaN = nodata, transparent)."""
+    rgba = np.zeros((*scores.shape, 4), np.uint8)
+    valid = np.isfinite(scores) & (scores >= SCORE_STOPS[0])
+    for channel in range(4):
+        rgba[..., channel][valid] = np.interp(scores[valid], SCORE_STOPS, SCORE_COLOURS[:, channel]).astype(np.uint8)
+    return rgba
+
+
+def render_activity_png(path: str | Path) -> tuple[bytes, list[list[float]]]:
+    """PNG bytes of an activity raster warped to Web Mercator, and its lat/lon bounds.
+
+    Returns ``(png, [[south, west], [north, east]])``. Integer masks show as score 1
+    where non-zero.
+    """
+    try:
+        with rasterio.open(path) as source:
+            transform, width, height = calculate_default_transform(
+                source.crs, WEB_MERCATOR, source.width, source.height, *source.bounds
+            )
+            scale = max(width, height) / MAX_SIDE_PX
+            if scale > 1:
+                transform = transform * transform.scale(scale, scale)
+                width, height = max(int(width / scale), 1), max(int(height / scale), 1)
+            with WarpedVRT(source, crs=WEB_MERCATOR, transform=transform, width=width, height=height,
+                           resampling=Resampling.max if scale > 1 else Resampling.nearest,
+                           add_alpha=source.nodata is None) as vrt:  # fmt: skip
+                data = vrt.read(1, masked=True).astype(np.float32).filled(np.nan)
+                if source.nodata is None:
+                    data[vrt.read(vrt.count) == 0] = np.nan
+                if np.issubdtype(np.dtype(source.dtypes[0]), np.integer):
+                    data = np.where(np.isfinite(data), (data != 0).astype(np.float32), np.nan)
+                west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", *vrt.bounds)
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(f"activity overlay: {path}: cannot be read: {exc}") from None
+    rgba = colourise(data)
+    with MemoryFile() as memory, warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # a PNG for the screen
+        with memory.open(driver="PNG", width=width, height=height, count=4, dtype="uint8") as png:
+            png.write(np.moveaxis(rgba, -1, 0))
+        return memory.read(), [[south, west], [north, east]]
