@@ -70,6 +70,23 @@ window.minewatch = (function () {
     },
     footprintStyle: function () {
       return {color: "#7f2704", weight: 1, fillColor: "#7f2704", fillOpacity: 0.15};
+    },
+    /* What the map shows now, counted from Leaflet's own layers (used by the browser
+     * tests and handy in the console): {concessions: n, flags: n, footprints: n}. */
+    drawn: function () {
+      var counts = {concessions: 0, flags: 0, footprints: 0};
+      if (!window.minewatch.map) { return counts; }
+      window.minewatch.map.eachLayer(function (layer) {
+        var p = layer.feature && layer.feature.properties;
+        if (!p) { return; }
+        if (p.flag_id) { counts.flags += 1; }
+        else if (p.footprint_id) { counts.footprints += 1; }
+        else if (p.concession_id) { counts.concessions += 1; }
+      });
+      return counts;
     }
   };
 })();
+if (window.L && window.L.Map) {
+  window.L.Map.addInitHook(function () { window.minewatch.map = this; });
+}
