@@ -32,6 +32,7 @@ from layers.paths import local_path
 LAYER = "activity"
 RASTER_SUFFIXES = {".tif", ".tiff"}
 SCORE_TOLERANCE = 1e-6
+GDAL_CACHE_MB = 256
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,11 @@ class ActivityRaster:
         resampled (nearest neighbour) onto that grid on the fly, strip by strip.
         """
         try:
-            # Decompress tiles on every core: reading is the floor of the whole scan.
-            with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(self.path) as dataset:
+            # Decompress tiles on every core (reading is the floor of the whole scan), and keep
+            # GDAL's block cache small: strips are read once, in order, so a big cache (GDAL's
+            # default is 5 % of RAM) only holds memory.
+            env = rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024)
+            with env, rasterio.open(self.path) as dataset:
                 source = dataset
                 vrt = None
                 if grid is not None and grid.key() != self.grid.key():

@@ -13,7 +13,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import geopandas as gpd
 import pandas as pd
@@ -21,7 +23,7 @@ import pyogrio
 
 from geo.analysis import Analysis
 from geo.errors import InputError
-from geo.export import FORMULA_PREFIXES, csv_text, geojson_text
+from geo.export import FORMULA_PREFIXES, csv_text, write_geojson
 
 OUTPUT_FILES = (
     "flags.geojson",
@@ -35,16 +37,20 @@ OUTPUT_FILES = (
 MARKER = "provenance.json"
 
 
-def analysis_files(analysis: Analysis) -> dict[str, str]:
-    """The text of every output file, by file name."""
+def analysis_writers(analysis: Analysis) -> dict[str, Callable[[TextIO], None]]:
+    """For each output file name, a function that writes its text to a handle."""
+
+    def text(value: str) -> Callable[[TextIO], None]:
+        return lambda handle: handle.write(value)
+
     return {
-        "flags.geojson": geojson_text(analysis.flags),
-        "flags.csv": csv_text(analysis.flags),
-        "concession_stats.csv": csv_text(analysis.stats),
-        "footprints.geojson": geojson_text(analysis.footprints),
-        "provenance.json": json.dumps(analysis.provenance, indent=2, ensure_ascii=False, default=str) + "\n",
-        "concessions.geojson": geojson_text(analysis.concessions),
-        "national.csv": csv_text(analysis.national),
+        "flags.geojson": lambda handle: write_geojson(analysis.flags, handle),
+        "flags.csv": text(csv_text(analysis.flags)),
+        "concession_stats.csv": text(csv_text(analysis.stats)),
+        "footprints.geojson": lambda handle: write_geojson(analysis.footprints, handle),
+        "provenance.json": text(json.dumps(analysis.provenance, indent=2, ensure_ascii=False, default=str) + "\n"),
+        "concessions.geojson": lambda handle: write_geojson(analysis.concessions, handle),
+        "national.csv": text(csv_text(analysis.national)),
     }
 
 
@@ -61,9 +67,9 @@ def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        for name, text in analysis_files(analysis).items():
+        for name, write in analysis_writers(analysis).items():
             with open(staging / name, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+                write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
         _swap_in(staging, out)
