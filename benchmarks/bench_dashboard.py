@@ -77,7 +77,7 @@ def large_results(n_concessions: int = 5000, n_footprints: int = 20_000) -> Path
     records = []
     for i in range(3000):
         concession = i % n_concessions
-        record = make_flag(FLAG_TYPES[i % 5], periods[i % 5], ids[concession], 0.2 + 0.8 * rng.random(),
+        record = make_flag(FLAG_TYPES[i % 5], periods[(i // 5) % 5], ids[concession], 0.2 + 0.8 * rng.random(),
                            f"generated flag {i}", concessions.geometry.iloc[concession],
                            concession_id=ids[concession], holder=concessions.holder.iloc[concession], area_ha=5.0)  # fmt: skip
         records.append(record)

@@ -46,7 +46,8 @@ def create_app(analysis: Analysis, basemap_url: str | None = None, title: str = 
     callbacks.register()
     api.register_routes(app.server)
     app.server.config["COMPRESS_MIMETYPES"] = [
-        "text/html", "text/css", "text/csv", "application/javascript", "application/json", "application/geo+json",
+        "text/html", "text/css", "text/csv", "text/javascript", "application/javascript", "application/json",
+        "application/geo+json",
     ]  # fmt: skip
     Compress(app.server)
     return app

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from dash import html
 
 from geo.periods import parse_period
 
 ACTIVE_COLOUR = "#D55E00"
 CARATS_COLOUR = "#0072B2"
-NATIONAL_COLOUR = "#444444"
 FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12)
 
 
@@ -53,31 +53,53 @@ def concession_history_figure(stats: pd.DataFrame, concession_id: str) -> go.Fig
     return figure
 
 
-def national_figure(national: pd.DataFrame) -> go.Figure:
-    """National totals against the sum of concession reports, per country and period."""
-    figure = go.Figure()
+def national_table(national: pd.DataFrame, tolerance_pct: float = 10.0) -> html.Table:
+    """National totals against the sum of concession reports, as a table with bars.
+
+    Plain HTML (no plotting library), so the page's first load stays small; each row
+    draws both quantities as bars on one scale and marks differences beyond the
+    tolerance. Periods without any concession report say so instead of showing 0.
+    """
     if national.empty:
-        figure.update_layout(**_base_layout("No national totals in this analysis"))
-        return figure
+        return html.P("No national totals in this analysis.", className="hint")
     table = national.copy()
     table["period"] = table["period"].astype(str)
-    table = table.sort_values("period", key=lambda s: s.map(lambda p: parse_period(p).start))
-    for country, rows in table.groupby("country", sort=True):
-        label = f" ({country})" if table["country"].nunique() > 1 else ""
-        figure.add_bar(
-            x=rows["period"], y=rows["national_carats"], name=f"national total{label}", marker_color=NATIONAL_COLOUR,
-            hovertemplate="%{x}: %{y:,.0f} ct national<extra></extra>",
-        )  # fmt: skip
-        reported = rows["reported_carats"].where(rows["reports"] > 0)
-        figure.add_bar(
-            x=rows["period"], y=reported, name=f"sum of concession reports{label}", marker_color=CARATS_COLOUR,
-            customdata=rows["difference_pct"],
-            hovertemplate="%{x}: %{y:,.0f} ct reported (%{customdata:+.0f} %)<extra></extra>",
-        )  # fmt: skip
-    countries = ", ".join(sorted(table["country"].unique()))
-    figure.update_layout(
-        **_base_layout(f"National totals vs concession reports: {countries}"),
-        xaxis=dict(type="category"),
-        yaxis=dict(title="carats", rangemode="tozero"),
+    table = table.sort_values(
+        ["country", "period"], key=lambda s: s.map(lambda p: parse_period(p).start) if s.name == "period" else s
     )
-    return figure
+    scale = float(max(table["national_carats"].max(), table["reported_carats"].max(), 1.0))
+    rows = []
+    for row in table.itertuples(index=False):
+        reported = row.reported_carats if row.reports > 0 else None
+        difference = "" if reported is None or pd.isna(row.difference_pct) else f"{row.difference_pct:+.0f} %"
+        flagged = reported is not None and not pd.isna(row.difference_pct) and abs(row.difference_pct) > tolerance_pct
+        rows.append(
+            html.Tr(
+                className="flagged" if flagged else "",
+                children=[
+                    html.Td(str(row.country)),
+                    html.Td(row.period),
+                    html.Td(f"{row.national_carats:,.0f}", className="number"),
+                    html.Td("no report" if reported is None else f"{reported:,.0f}", className="number"),
+                    html.Td(difference + (" ⚑" if flagged else ""), className="number"),
+                    html.Td(
+                        className="bars",
+                        children=[
+                            html.Div(
+                                className="bar national", style={"width": f"{100 * row.national_carats / scale:.1f}%"}
+                            ),
+                            html.Div(
+                                className="bar reported", style={"width": f"{100 * (reported or 0) / scale:.1f}%"}
+                            ),
+                        ],
+                    ),
+                ],
+            )
+        )
+    head = html.Tr(
+        [
+            html.Th(h)
+            for h in ("Country", "Period", "National total (ct)", "Sum of concession reports (ct)", "Difference", "")
+        ]
+    )
+    return html.Table(className="national", children=[html.Thead(head), html.Tbody(rows)])

@@ -60,7 +60,7 @@ def build_layout(filters: Filters, map_period: str = "", every_period: bool = Fa
                 ],
             ),
             html.Section(className="table-panel", children=[table_panel()]),
-            html.Section(className="national-panel", children=[dcc.Graph(id=ids.NATIONAL_CHART, config={"displaylogo": False})]),
+            html.Section(className="national-panel", children=[html.H2("National totals against concession reports"), html.Div(id=ids.NATIONAL_PANEL)]),
             html.Footer(className="footer", children=provenance_line(st)),
         ],
     )  # fmt: skip
@@ -112,6 +112,7 @@ def period_controls(st, period: str, every_period: bool) -> html.Div:
                             value=st.periods.index(period) if period in st.periods else 0,
                             marks=marks,
                             included=False,
+                            allow_direct_input=False,
                         ),
                         className="slider",
                     ),  # fmt: skip
@@ -148,7 +149,7 @@ def filter_controls(st, filters: Filters) -> html.Div:
             dcc.Dropdown(id=ids.HOLDERS, options=st.holders, value=list(filters.holders), multi=True, placeholder="any holder"),
             html.Label("Minimum score", htmlFor=ids.MIN_SCORE),
             dcc.Slider(id=ids.MIN_SCORE, min=0, max=1, step=0.05, value=filters.min_score,
-                       marks={0: "0", 0.5: "0.5", 1: "1"}, tooltip={"placement": "bottom"}),
+                       marks={0: "0", 0.5: "0.5", 1: "1"}, tooltip={"placement": "bottom"}, allow_direct_input=False),
             html.Label("Search concession id, name or holder", htmlFor=ids.SEARCH),
             dcc.Input(id=ids.SEARCH, type="search", value=filters.query, debounce=True, placeholder="e.g. MW-007",
                       className="search"),

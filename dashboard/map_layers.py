@@ -83,11 +83,13 @@ def flag_hideout(flags: pd.DataFrame, visible: pd.Series, selected: str) -> dict
     }
 
 
-def concession_hideout(flags: pd.DataFrame, visible: pd.Series, shown_concessions: list[str], selected: str) -> dict:
+def concession_hideout(
+    flags: pd.DataFrame, visible: pd.Series, shown_concessions: list[str] | None, selected: str
+) -> dict:
     """Concession styling: each one's worst visible flag (outline) and the selection.
 
     "Worst" is the highest severity, then the highest score. Concessions the holder
-    filter or search leave out are drawn faint.
+    filter or search leave out are drawn faint; ``shown_concessions=None`` shows all.
     """
     worst: dict[str, str] = {}
     candidates = flags[visible & flags["concession_id"].notna()].copy()
@@ -100,7 +102,7 @@ def concession_hideout(flags: pd.DataFrame, visible: pd.Series, shown_concession
                     worst[concession_id] = flag_type
     return {
         "worst": worst,
-        "shown": {cid: True for cid in shown_concessions},
+        "shown": None if shown_concessions is None else {cid: True for cid in shown_concessions},
         "selected": selected or "",
         "status_colours": STATUS_COLOURS,
         "flag_colours": FLAG_COLOURS,

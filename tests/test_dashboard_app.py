@@ -14,7 +14,7 @@ from dash._utils import AttributeDict
 
 from dashboard import create_app, ids
 from dashboard.callbacks.details import update_details
-from dashboard.callbacks.map import update_activity_overlay, update_map_styles, zoom_to_selection
+from dashboard.callbacks.map import update_activity_overlay, update_footprints, update_map_styles, zoom_to_selection
 from dashboard.callbacks.play import next_play_state
 from dashboard.callbacks.selection import pick_selection
 from dashboard.callbacks.table import update_flag_table
@@ -137,11 +137,12 @@ def test_flag_table_follows_filters(client):
 
 
 def test_map_styles_follow_filters_without_geometry(client):
-    flags_hideout, concession_hideout, footprint_hideout = update_map_styles(
-        *controls(severities=["high"]), "concession:B"
-    )
+    flags_hideout, concession_hideout = update_map_styles(*controls(severities=["high"]), "concession:B")
+    footprint_hideout = update_footprints(3)
     assert footprint_hideout == {"period": "2021"}
-    assert concession_hideout["selected"] == "B"
+    assert concession_hideout["selected"] == "B" and concession_hideout["shown"] is None
+    _, searched = update_map_styles(*controls(search="block"), "")
+    assert searched["shown"] == {cid: True for cid in "ABCDEFG"}
     payload = json.dumps([flags_hideout, concession_hideout, footprint_hideout])
     assert "coordinates" not in payload and len(payload) < 5_000
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from dashboard.figures import concession_history_figure, national_figure
+from dashboard.figures import concession_history_figure, national_table
 from dashboard.filters import (
     ALL_PERIODS,
     Filters,
@@ -157,12 +157,14 @@ def test_history_figure_distinguishes_no_report_from_zero():
     assert figure.layout.yaxis2.overlaying == "y"
 
 
-def test_national_figure_hides_periods_without_reports():
+def test_national_table_marks_mismatches_and_missing_reports():
     national = pd.DataFrame(
-        {"country": ["Zimbabwe"] * 2, "period": ["2019", "2018"], "national_carats": [2.1e6, 3.3e6],
-         "reported_carats": [0.0, 3.3e6], "reports": [0, 12], "difference_pct": [None, 0.0]}
+        {"country": ["Zimbabwe"] * 3, "period": ["2019", "2018", "2020"], "national_carats": [2.1e6, 3.3e6, 2.7e6],
+         "reported_carats": [1.47e6, 3.3e6, 0.0], "reports": [5, 12, 0], "difference_pct": [-30.0, 0.0, None]}
     )  # fmt: skip
-    national_bars, reported_bars = national_figure(national).data
-    assert list(national_bars.x) == ["2018", "2019"]
-    assert pd.isna(reported_bars.y[1]) and reported_bars.y[0] == 3.3e6
-    assert national_figure(national.iloc[0:0]).layout.title.text.startswith("No national totals")
+    rows = national_table(national, tolerance_pct=10).children[1].children
+    cells = [[c.children if isinstance(c.children, str) else None for c in r.children] for r in rows]
+    assert [c[1] for c in cells] == ["2018", "2019", "2020"]
+    assert [r.className for r in rows] == ["", "flagged", ""]
+    assert cells[1][4] == "-30 % ⚑" and cells[2][3] == "no report"
+    assert national_table(national.iloc[0:0]).children == "No national totals in this analysis."

@@ -18,23 +18,27 @@ from dashboard.tables import selection_of
 @callback(
     Output(ids.FLAGS_LAYER, "hideout"),
     Output(ids.CONCESSIONS_LAYER, "hideout"),
-    Output(ids.FOOTPRINTS_LAYER, "hideout"),
     *FILTER_INPUTS,
     Input(ids.SELECTION, "data"),
 )
 def update_map_styles(*controls_and_selection):
     *controls, selection = controls_and_selection
     st = state()
-    filters, map_period = from_controls(st.periods, *controls, selection)
+    filters, _ = from_controls(st.periods, *controls, selection)
     flags, concessions = st.analysis.flags, st.analysis.concessions
     visible = filter_flags(flags, filters)
-    shown = concessions.loc[filter_concessions(concessions, filters), "concession_id"].tolist()
+    shown = None  # every concession, unless a holder filter or a search narrows them
+    if filters.holders or filters.query:
+        shown = concessions.loc[filter_concessions(concessions, filters), "concession_id"].tolist()
     _, selected = selection_of(selection)
-    return (
-        flag_hideout(flags, visible, selected),
-        concession_hideout(flags, visible, shown, selected),
-        footprint_hideout(map_period),
-    )
+    return flag_hideout(flags, visible, selected), concession_hideout(flags, visible, shown, selected)
+
+
+@callback(Output(ids.FOOTPRINTS_LAYER, "hideout"), Input(ids.PERIOD, "value"))
+def update_footprints(period_index: int) -> dict:
+    # Its own callback: re-filtering thousands of footprints only when the period changes.
+    periods = state().periods
+    return footprint_hideout(periods[period_index] if periods and period_index is not None else "")
 
 
 @callback(

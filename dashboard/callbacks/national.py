@@ -3,10 +3,12 @@
 from dash import Input, Output, callback
 
 from dashboard import ids
-from dashboard.figures import national_figure
+from dashboard.figures import national_table
 from dashboard.state import state
 
 
-@callback(Output(ids.NATIONAL_CHART, "figure"), Input(ids.URL, "pathname"))
-def update_national_chart(_pathname: str):
-    return national_figure(state().analysis.national)
+@callback(Output(ids.NATIONAL_PANEL, "children"), Input(ids.URL, "pathname"))
+def update_national_panel(_pathname: str):
+    st = state()
+    tolerance = 100 * float(st.analysis.provenance.get("settings", {}).get("national_tolerance", 0.10))
+    return national_table(st.analysis.national, tolerance)
