@@ -138,6 +138,13 @@ def add_input_options(parser: argparse.ArgumentParser, *, required: bool) -> Non
     )
     parser.add_argument("--national", metavar="FILE", help="CSV or Excel: country, period, carats (optional)")
     parser.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="places or boundaries to show on the map for orientation (any vector file with a name field; repeatable)",
+    )
+    parser.add_argument(
         "--field",
         action="append",
         default=[],
@@ -160,6 +167,7 @@ def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
     from geo.settings import load_settings
     from layers.activity import find_activity_rasters
     from layers.concessions import read_concessions
+    from layers.context import combine_context, read_context
     from layers.fields import parse_field_mappings
     from layers.paths import local_path, sha256_of
     from layers.tables import read_national, read_production
@@ -189,8 +197,10 @@ def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
     if Path(args.activity).is_file():
         inputs.append(("activity catalog", args.activity))
     inputs += [(f"activity {r.period}", str(r.path)) for r in rasters]
+    inputs += [("context", path) for path in args.context]
     synthetic = concessions.synthetic or production.synthetic or any(r.synthetic for r in rasters)
     analysis.notes = concessions.notes
+    analysis.context = combine_context([read_context(path) for path in args.context])
     analysis.provenance = {
         "minewatch": "analysis",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -249,21 +259,14 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def demo_args(out: str = "results/demo") -> argparse.Namespace:
     """The ``analyze`` arguments for the bundled demo."""
-    return build_parser().parse_args(
-        [
-            "analyze",  # demo inputs:
-            "--concessions",
-            str(DEMO_DIR / "concessions.gpkg"),
-            "--production",
-            str(DEMO_DIR / "production.csv"),
-            "--national",
-            str(DEMO_DIR / "national.csv"),
-            "--activity",
-            str(DEMO_DIR / "activity"),
-            "--out",
-            out,
-        ]  # fmt: skip
-    )
+    inputs = {
+        "--concessions": DEMO_DIR / "concessions.gpkg",
+        "--production": DEMO_DIR / "production.csv",
+        "--national": DEMO_DIR / "national.csv",
+        "--activity": DEMO_DIR / "activity",
+        "--context": DEMO_DIR / "context.geojson",
+    }
+    return build_parser().parse_args(["analyze", *[str(x) for pair in inputs.items() for x in pair], "--out", out])
 
 
 def demo_results(progress: ConsoleProgress, out: str = "results/demo") -> Path:
@@ -286,7 +289,8 @@ def demo_results(progress: ConsoleProgress, out: str = "results/demo") -> Path:
 def demo_input_files() -> list[Path]:
     """The demo's input files, as provenance.json records them."""
     files = [DEMO_DIR / "concessions.gpkg", DEMO_DIR / "production.csv", DEMO_DIR / "national.csv"]
-    return [p.absolute() for p in files + sorted((DEMO_DIR / "activity").glob("*.tif"))]
+    activity = sorted((DEMO_DIR / "activity").glob("*.tif"))
+    return [p.absolute() for p in [*files, *activity, DEMO_DIR / "context.geojson"]]
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -68,10 +68,12 @@ def map_layer(layer: str):
         "concessions": lambda: st.concessions_geojson,
         "flags": lambda: st.flags_geojson,
         "footprints": lambda: st.footprints_geojson,
+        "context": lambda: st.context_geojson,
     }
-    if layer not in texts:
+    text = texts[layer]() if layer in texts else None
+    if text is None:
         flask.abort(404)
-    return _cached(texts[layer]().encode("utf-8"), GEOJSON)
+    return _cached(text.encode("utf-8"), GEOJSON)
 
 
 def map_activity(period: str):

@@ -212,6 +212,12 @@ def map_panel(st, period: str) -> dl.MapContainer:
                        onEachFeature={"variable": "minewatch.flagTooltip"}),
             name="Flags", checked=True),
     ]  # fmt: skip
+    if st.analysis.context is not None:
+        overlays.insert(1, dl.Overlay(
+            dl.GeoJSON(id=ids.CONTEXT_LAYER, url="/map/context.geojson", style={"variable": "minewatch.contextStyle"},
+                       pointToLayer={"variable": "minewatch.placeMarker"},
+                       onEachFeature={"variable": "minewatch.contextTooltip"}),
+            name="Places and boundaries", checked=True))  # fmt: skip
     layers.append(dl.LayersControl(overlays, position="topright", collapsed=True))
     layers.append(dl.ScaleControl(position="bottomleft", imperial=False))
     return html.Div(

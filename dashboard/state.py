@@ -67,6 +67,11 @@ class DashboardState:
         return map_layers.layer_geojson(self.analysis.flags, FLAG_PROPERTIES)
 
     @functools.cached_property
+    def context_geojson(self) -> str | None:
+        context = self.analysis.context
+        return None if context is None else map_layers.layer_geojson(context, ["name", "kind"])
+
+    @functools.cached_property
     def footprints_geojson(self) -> str:
         # Footprints are pixel staircases: half a 10 m pixel of simplification removes the
         # steps (a third of the bytes) and changes nothing visible at field scale.

@@ -730,10 +730,30 @@ def write_raster(path: Path, scores: np.ndarray, grid: RasterGrid, year: int) ->
 def write_concessions(path: Path, concessions: gpd.GeoDataFrame) -> None:
     """Write the GeoPackage with fixed timestamps, so that reruns give the same file."""
     os.environ.setdefault("OGR_CURRENT_DATE", "2025-01-01T00:00:00.000Z")
-    # Keep Polygons and MultiPolygons as they are: loaders must take both.
+    # Keep Polygons and MultiPolygons as they are: loaders must take both. Outer rings
+    # counter-clockwise, so the loader has no winding to repair in the demo.
+    concessions = concessions.set_geometry(shapely.orient_polygons(concessions.geometry.to_numpy()))
     concessions.to_file(
         path, layer="concessions", driver="GPKG", engine="pyogrio", geometry_type="Unknown", promote_to_multi=False
     )
+
+
+# Real places for orientation on the map (shared/FACTS.md, with its confidence levels).
+CONTEXT_PLACES = [
+    ("Mutare (town; base for Marange visits)", 32.67, -18.97, "FACTS.md: Mutare -18.97, 32.67, confidence H"),
+    ("Marange / Chiadzwa diamond fields (approximate centre)", 32.35, -19.59,
+     "FACTS.md: about -19.59, 32.35, confidence L (to verify)"),
+]  # fmt: skip
+
+
+def write_context(path: Path) -> None:
+    """Write the real context places as GeoJSON (lon/lat): shown on the map, never analysed."""
+    features = [
+        {"type": "Feature", "properties": {"name": name, "source": source},
+         "geometry": {"type": "Point", "coordinates": [lon, lat]}}
+        for name, lon, lat, source in CONTEXT_PLACES
+    ]  # fmt: skip
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, indent=1) + "\n", encoding="utf-8")
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -1039,6 +1059,7 @@ def build(out_dir: Path = OUT_DIR) -> dict:
     write_concessions(out_dir / "concessions.gpkg", concessions)
     write_csv(out_dir / "production.csv", ["concession_id", "period", "carats", "value_usd", "source"], production)
     write_csv(out_dir / "national.csv", ["country", "period", "carats", "value_usd", "source"], national_rows())
+    write_context(out_dir / "context.geojson")
     manifest = build_manifest(
         counts.active_ha, counts.unlicensed_ha, group_lonlat, production, overlap_ha, counts.stats
     )

@@ -69,6 +69,9 @@ class Analysis:
         National totals against the sum of concession reports per country and period.
     provenance:
         Inputs, settings, software versions and whether the data are synthetic.
+    context:
+        Optional places and boundaries (``name``, ``kind``, geometry; EPSG:4326) shown
+        on the map for orientation, never analysed.
     """
 
     concessions: gpd.GeoDataFrame
@@ -78,6 +81,7 @@ class Analysis:
     national: pd.DataFrame
     provenance: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    context: gpd.GeoDataFrame | None = None
 
     @property
     def periods(self) -> list[str]:

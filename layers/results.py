@@ -35,6 +35,7 @@ OUTPUT_FILES = (
     "national.csv",
 )
 MARKER = "provenance.json"
+CONTEXT_FILE = "context.geojson"  # optional: places and boundaries for the map
 
 
 def analysis_writers(analysis: Analysis) -> dict[str, Callable[[TextIO], None]]:
@@ -43,7 +44,7 @@ def analysis_writers(analysis: Analysis) -> dict[str, Callable[[TextIO], None]]:
     def text(value: str) -> Callable[[TextIO], None]:
         return lambda handle: handle.write(value)
 
-    return {
+    writers = {
         "flags.geojson": lambda handle: write_geojson(analysis.flags, handle),
         "flags.csv": text(csv_text(analysis.flags)),
         "concession_stats.csv": text(csv_text(analysis.stats)),
@@ -52,6 +53,9 @@ def analysis_writers(analysis: Analysis) -> dict[str, Callable[[TextIO], None]]:
         "concessions.geojson": lambda handle: write_geojson(analysis.concessions, handle),
         "national.csv": text(csv_text(analysis.national)),
     }
+    if analysis.context is not None:
+        writers[CONTEXT_FILE] = lambda handle: write_geojson(analysis.context, handle)
+    return writers
 
 
 def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
@@ -109,7 +113,8 @@ def read_analysis(results_dir: str | Path) -> Analysis:
     footprints = _read_geojson(folder / "footprints.geojson")
     flags = _read_geojson(folder / "flags.geojson")
     national = _read_csv(folder / "national.csv", text_columns=("country", "period"))
-    return Analysis(concessions, stats, footprints, flags, national, provenance)
+    context = _read_geojson(folder / CONTEXT_FILE) if (folder / CONTEXT_FILE).is_file() else None
+    return Analysis(concessions, stats, footprints, flags, national, provenance, context=context)
 
 
 def _read_geojson(path: Path) -> gpd.GeoDataFrame:

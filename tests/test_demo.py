@@ -34,6 +34,7 @@ def _demo_argv() -> list[str]:
         "--production", str(DEMO / "production.csv"),
         "--national", str(DEMO / "national.csv"),
         "--activity", str(DEMO / "activity"),
+        "--context", str(DEMO / "context.geojson"),
     ]  # fmt: skip
 
 
@@ -103,3 +104,9 @@ def test_demo_is_labelled_synthetic_and_national_totals_are_sourced(demo):
 def test_demo_is_small():
     size = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
     assert size < 15 * 1024 * 1024
+
+
+def test_demo_context_places_reach_the_saved_analysis(demo):
+    analysis, _ = demo
+    assert analysis.context is not None
+    assert any(name.startswith("Mutare") for name in analysis.context["name"])

@@ -68,6 +68,16 @@ window.minewatch = (function () {
     footprintFilter: function (feature, context) {
       return feature.properties.period === (context.hideout || {}).period;
     },
+    contextStyle: function () {
+      return {color: "#555555", weight: 1.5, dashArray: "4 3", fill: false};
+    },
+    placeMarker: function (feature, latlng) {
+      return window.L.circleMarker(latlng, {radius: 5, color: "#222222", weight: 1.5, fillColor: "#ffffff", fillOpacity: 1});
+    },
+    contextTooltip: function (feature, layer) {
+      var point = feature.geometry && feature.geometry.type === "Point";
+      layer.bindTooltip(escapeHtml(feature.properties.name), {permanent: point, direction: "right", className: "place-label"});
+    },
     footprintStyle: function () {
       return {color: "#7f2704", weight: 1, fillColor: "#7f2704", fillOpacity: 0.15};
     },
