@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as html_text
+
 import pandas as pd
 import plotly.graph_objects as go
 from dash import html
@@ -45,7 +47,8 @@ def concession_history_figure(stats: pd.DataFrame, concession_id: str) -> go.Fig
         offsetgroup="carats", customdata=carats_text, hovertemplate="%{x}: %{customdata}<extra></extra>",
     )  # fmt: skip
     figure.update_layout(
-        **_base_layout(f"{concession_id}: activity and reported production"),
+        # Plotly titles are markup: escape the id so a name like X<b>1</b> stays text.
+        **_base_layout(f"{html_text.escape(concession_id, quote=False)}: activity and reported production"),
         xaxis=dict(type="category"),
         yaxis=dict(title="active ha", rangemode="tozero", color=ACTIVE_COLOUR),
         yaxis2=dict(title="carats", overlaying="y", side="right", rangemode="tozero", color=CARATS_COLOUR),

@@ -224,7 +224,7 @@ def map_panel(st, period: str) -> dl.MapContainer:
         className="map-wrap",
         children=[
             dl.MapContainer(id=ids.MAP, bounds=st.field_bounds, preferCanvas=True, children=layers,
-                            className="map", attributionControl=False),
+                            className="map", attributionControl=False, trackViewport=False),
             html.Div(id=ids.ACTIVITY_NOTE, className="map-note"),
         ],
     )  # fmt: skip

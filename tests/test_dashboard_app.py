@@ -14,7 +14,13 @@ from dash._utils import AttributeDict
 
 from dashboard import create_app, ids
 from dashboard.callbacks.details import update_details
-from dashboard.callbacks.map import update_activity_overlay, update_footprints, update_map_styles, zoom_to_selection
+from dashboard.callbacks.map import (
+    update_activity_overlay,
+    update_footprints,
+    update_map_styles,
+    update_period_label,
+    zoom_to_selection,
+)
 from dashboard.callbacks.play import next_play_state
 from dashboard.callbacks.selection import pick_selection
 from dashboard.callbacks.table import update_flag_table
@@ -148,8 +154,9 @@ def test_map_styles_follow_filters_without_geometry(client):
 
 
 def test_overlay_and_zoom(client):
-    url, bounds, note, label = update_activity_overlay(0)
-    assert url == "/map/activity/2018.png" and label == "2018" and bounds[0][0] < bounds[1][0]
+    url, bounds, note = update_activity_overlay(0)
+    assert url == "/map/activity/2018.png" and note.endswith("2018") and bounds[0][0] < bounds[1][0]
+    assert update_period_label(1) == "2019"
     viewport = zoom_to_selection("concession:B")
     (south, west), (north, east) = viewport["bounds"]
     assert -20 < south < north < -19 and 31 < west < east < 33

@@ -45,7 +45,6 @@ def update_footprints(period_index: int) -> dict:
     Output(ids.ACTIVITY_OVERLAY, "url"),
     Output(ids.ACTIVITY_OVERLAY, "bounds"),
     Output(ids.ACTIVITY_NOTE, "children"),
-    Output(ids.PERIOD_LABEL, "children"),
     Input(ids.PERIOD, "value"),
 )
 def update_activity_overlay(period_index: int):
@@ -53,8 +52,15 @@ def update_activity_overlay(period_index: int):
     period = st.periods[period_index] if st.periods and period_index is not None else ""
     bounds = st.overlay_bounds(period) if period else None
     if bounds is None:
-        return TRANSPARENT_PNG, st.field_bounds, f"Activity raster for {period} not available on this server.", period
-    return f"/map/activity/{period}.png", bounds, f"Showing activity of {period}", period
+        return TRANSPARENT_PNG, st.field_bounds, f"Activity raster for {period} not available on this server."
+    return f"/map/activity/{period}.png", bounds, f"Showing activity of {period}"
+
+
+@callback(Output(ids.PERIOD_LABEL, "children"), Input(ids.PERIOD, "value"))
+def update_period_label(period_index: int) -> str:
+    # Separate from the overlay, whose first rendering of a period takes a few hundred ms.
+    periods = state().periods
+    return periods[period_index] if periods and period_index is not None else ""
 
 
 @callback(Output(ids.MAP, "viewport"), Input(ids.SELECTION, "data"), prevent_initial_call=True)

@@ -50,6 +50,11 @@ SCRIPT_HOLDER = "<script>window.__xss=3</script>"
 IMG_NAME = '<img src=x onerror="window.__xss=4">'
 MARKUP_ID = "X<b>1</b>"
 
+# Uncaught exceptions already reported as bugs, each with a strict-xfail test of its own
+# (test_dashboard.py::test_no_uncaught_errors_on_load_and_map_move); the other tests ignore
+# exactly these so they still catch any new error. Remove an entry once its bug is fixed.
+KNOWN_PAGE_ERRORS: list[tuple[str, str]] = []  # (message, where in the stack) of errors not ours to fix
+
 
 # --------------------------------------------------------------------------- servers
 
@@ -138,7 +143,7 @@ def demo_url(tmp_path_factory) -> Iterator[str]:
         "national": DEMO / "national.csv",
         "activity": DEMO / "activity",
     }
-    results = run_analyze(inputs, base / "results")
+    results = run_analyze(inputs, base / "demo")  # the page title names the folder
     yield from serve(results, base / "serve.log")
 
 
@@ -199,7 +204,7 @@ class Watch:
 
     def attach(self, page) -> None:
         page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.on("pageerror", lambda e: self.page_errors.append(f"{e.message}\n{e.stack or ''}"))
         page.on("request", lambda r: self.requests.append(r.url))
 
         def on_dialog(dialog):
@@ -210,7 +215,8 @@ class Watch:
 
     @property
     def errors(self) -> list[str]:
-        return self.console_errors + self.page_errors
+        """Console errors and uncaught exceptions, except the known bugs listed above."""
+        return self.console_errors + [e for e in self.page_errors if not known_page_error(e)]
 
     @property
     def external_requests(self) -> list[str]:
@@ -224,6 +230,11 @@ class Watch:
             if parts.hostname != "127.0.0.1" or parts.port != mine.port:
                 out.append(url)
         return out
+
+
+def known_page_error(error: str) -> bool:
+    message, _, stack = error.partition("\n")
+    return any(message == text and where in stack for text, where in KNOWN_PAGE_ERRORS)
 
 
 @pytest.fixture
