@@ -45,36 +45,21 @@ def read_production(raw_path: str | Path, mappings: dict | None = None) -> Loade
     ``2021-Q3``, ``2021-03``). A repeated (concession_id, period) is an error, since
     summing it silently could double-count a report.
     """
-    layer = "production"
-    path, frame, columns = _read_table(raw_path, layer, PRODUCTION_REQUIRED, PRODUCTION_OPTIONAL, mappings)
-    table = pd.DataFrame(
-        {
-            "concession_id": [
-                _required_id(path, layer, row, v, "concession_id")
-                for row, v in zip(_rows(frame), frame[columns["concession_id"]], strict=False)
-            ],
-            "period": _periods(path, layer, frame[columns["period"]]),
-            "carats": _numbers(path, layer, "carats", frame[columns["carats"]], required=True),
-            "value_usd": _numbers(path, layer, "value_usd", frame[columns["value_usd"]], required=False)
-            if "value_usd" in columns
-            else float("nan"),
-            "source": frame[columns["source"]].fillna("").astype(str).str.strip() if "source" in columns else "",
-        },
-        index=frame.index,
-    )
-    _refuse_duplicates(path, layer, table, ["concession_id", "period"])
-    return LoadedTable(table.reset_index(drop=True), [], _says_synthetic(table))
+    return _read_reports(raw_path, mappings, "production", "concession_id", PRODUCTION_REQUIRED, PRODUCTION_OPTIONAL)
 
 
 def read_national(raw_path: str | Path, mappings: dict | None = None) -> LoadedTable:
     """Read national totals: ``country, period, carats`` [, ``value_usd, source``]."""
-    layer = "national"
-    path, frame, columns = _read_table(raw_path, layer, NATIONAL_REQUIRED, NATIONAL_OPTIONAL, mappings)
+    return _read_reports(raw_path, mappings, "national", "country", NATIONAL_REQUIRED, NATIONAL_OPTIONAL)
+
+
+def _read_reports(raw_path, mappings, layer: str, key: str, required, optional) -> LoadedTable:
+    """A table of carats reported per ``key`` (concession or country) and period."""
+    path, frame, columns = _read_table(raw_path, layer, required, optional, mappings)
     table = pd.DataFrame(
         {
-            "country": [
-                _required_id(path, layer, row, v, "country")
-                for row, v in zip(_rows(frame), frame[columns["country"]], strict=False)
+            key: [
+                _required_id(path, layer, row, v, key) for row, v in zip(_rows(frame), frame[columns[key]], strict=True)
             ],
             "period": _periods(path, layer, frame[columns["period"]]),
             "carats": _numbers(path, layer, "carats", frame[columns["carats"]], required=True),
@@ -85,7 +70,7 @@ def read_national(raw_path: str | Path, mappings: dict | None = None) -> LoadedT
         },
         index=frame.index,
     )
-    _refuse_duplicates(path, layer, table, ["country", "period"])
+    _refuse_duplicates(path, layer, table, [key, "period"])
     return LoadedTable(table.reset_index(drop=True), [], _says_synthetic(table))
 
 

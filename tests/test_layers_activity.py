@@ -19,6 +19,7 @@ from rasterio.transform import from_origin
 
 from geo.errors import CRSError, InputError
 from layers.activity import ActivityRaster, Grid, find_activity_rasters
+from tests import conftest
 
 UTM = "EPSG:32736"
 ORIGIN = (500_000.0, 7_900_000.0)  # top-left corner, metres
@@ -28,21 +29,7 @@ LONLAT_TRANSFORM = from_origin(32.0, -19.0, 0.0001, 0.0001)
 
 def write_raster(path: Path, array: np.ndarray, crs=UTM, transform=UTM_TRANSFORM, nodata=None, **tags) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(
-        driver="GTiff",
-        height=array.shape[0],
-        width=array.shape[1],
-        count=1,
-        dtype=array.dtype.name,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-    )
-    with rasterio.open(path, "w", **profile) as dataset:
-        dataset.write(array, 1)
-        if tags:
-            dataset.update_tags(**tags)
-    return path
+    return conftest.write_raster(path, array, transform, crs, nodata=nodata, **tags)
 
 
 def gradient(shape=(10, 10)) -> np.ndarray:
