@@ -3,6 +3,7 @@
     python app.py                      # the dashboard on the bundled demo
     python app.py analyze --concessions C --production P --activity A [--national N] --out DIR
     python app.py serve --results DIR  # the dashboard on a saved analysis
+    python app.py plan-visits --flags DIR/flags.geojson --start LON,LAT --out PLAN_DIR
     gunicorn -w 2 app:server           # production (MINEWATCH_RESULTS=DIR, see README)
 
 Run ``python app.py COMMAND --help`` for every option. Bad input ends with one line on
@@ -94,6 +95,61 @@ def build_parser() -> argparse.ArgumentParser:
     add_input_options(analyze, required=True)
     analyze.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
     analyze.add_argument("--quiet", action="store_true", help="print only errors and the summary")
+    plan = commands.add_parser(
+        "plan-visits",
+        help="order flagged sites into a day-by-day itinerary; write GPX, GeoJSON, CSV and a printable briefing",
+        description="Choose flagged sites (the best-scoring ones passing the filters, or --flag ids), order them "
+        "from a base to keep driving short, split them into days, and write itinerary.gpx, itinerary.geojson, "
+        "itinerary.csv, briefing.html and briefing.pdf (when Chromium is installed) into --out.",
+        epilog="Example:\n  python app.py plan-visits --flags results/demo/flags.geojson --start Mutare "
+        "--max-sites 5 --days 2 --out plans/marange",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument(
+        "--flags", required=True, metavar="FILE", help="flags.geojson of an analysis (its folder gives maps and charts)"
+    )
+    plan.add_argument(
+        "--start",
+        required=True,
+        metavar="LON,LAT|PLACE",
+        help="the base: LON,LAT or a place of the analysis (e.g. Mutare)",
+    )
+    plan.add_argument(
+        "--flag",
+        action="append",
+        default=[],
+        metavar="FLAG_ID",
+        help="visit this flag (repeatable); default: the best-scoring",
+    )
+    plan.add_argument(
+        "--max-sites",
+        type=int,
+        default=10,
+        metavar="N",
+        help="at most N sites (default 10); flags within 250 m share one site",
+    )
+    plan.add_argument("--min-score", type=float, default=0.0, help="only flags scoring at least this (0..1)")
+    plan.add_argument(
+        "--type",
+        action="append",
+        default=[],
+        dest="types",
+        metavar="FLAG_TYPE",
+        help="only these flag types (repeatable)",
+    )
+    plan.add_argument("--period", help="only flags of this period")
+    plan.add_argument("--days", type=int, default=2, help="days available (default 2)")
+    budget = plan.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--hours-per-day", type=float, default=10.0, help="daily budget in hours, driving and visits (default 10)"
+    )
+    budget.add_argument("--km-per-day", type=float, help="daily budget in road kilometres (instead of hours)")
+    plan.add_argument("--detour", type=float, default=1.4, help="road km per great-circle km (default 1.4)")
+    plan.add_argument("--speed-kmh", type=float, default=40.0, help="average driving speed (default 40)")
+    plan.add_argument("--visit-hours", type=float, default=1.0, help="time at each stop (default 1)")
+    plan.add_argument("--no-return", action="store_true", help="sleep near the last stop instead of back at base")
+    plan.add_argument("--no-pdf", action="store_true", help="skip the PDF even when Chromium is installed")
+    plan.add_argument("--out", required=True, metavar="DIR", help="plan folder (replaced atomically)")
     serve = commands.add_parser(
         "serve",
         help="serve the dashboard (the bundled demo, a saved analysis, or your inputs analysed first)",
@@ -257,6 +313,47 @@ def run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_plan_visits(args: argparse.Namespace) -> int:
+    """``plan-visits``: select, order, split into days, and write the plan's files."""
+    import pyogrio
+
+    from dashboard.briefing import briefing_html
+    from geo.visits import TripSettings, parse_base, plan_visits, select_flags, stops_from_flags
+    from layers.paths import local_path
+    from layers.plan_files import write_plan
+    from layers.results import MARKER, read_analysis
+
+    flags_path = local_path(args.flags, layer="flags")
+    analysis = read_analysis(flags_path.parent) if (flags_path.parent / MARKER).is_file() else None
+    try:
+        flags = analysis.flags if analysis is not None else pyogrio.read_dataframe(flags_path)
+    except Exception as exc:
+        raise MinewatchError(f"flags: {flags_path}: cannot be read: {' '.join(str(exc).split())}") from None
+    chosen = select_flags(flags, flag_ids=args.flag, min_score=args.min_score, flag_types=args.types,
+                          period=args.period)  # fmt: skip
+    if chosen.empty:
+        raise MinewatchError(f"flags: {flags_path}: no flag with a location matches the selection")
+    try:
+        base_name, base_lon, base_lat = parse_base(args.start, analysis.context if analysis is not None else None)
+    except ValueError as exc:
+        raise MinewatchError(f"--start: {exc}") from None
+    settings = TripSettings(
+        detour_factor=args.detour, speed_kmh=args.speed_kmh, visit_hours=args.visit_hours, days=args.days,
+        km_per_day=args.km_per_day, hours_per_day=None if args.km_per_day else args.hours_per_day,
+        return_to_base=not args.no_return,
+    )  # fmt: skip
+    stops = stops_from_flags(chosen)[: args.max_sites]  # the best-scoring places; nearby flags share a stop
+    plan = plan_visits(stops, base_name, base_lon, base_lat, settings)
+    written = write_plan(plan, briefing_html(plan, analysis), args.out, pdf=not args.no_pdf)
+    print(
+        f"{len(plan.stops)} stops over {len(plan.days)} day(s) from {base_name}; "
+        f"{sum(plan.day_km):,.0f} km by road" + (f"; {len(plan.unplanned)} not planned" if plan.unplanned else "")
+    )
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
 def demo_args(out: str = "results/demo") -> argparse.Namespace:
     """The ``analyze`` arguments for the bundled demo."""
     inputs = {
@@ -346,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return run_analyze(args)
+        if args.command == "plan-visits":
+            return run_plan_visits(args)
         if args.command is None:
             args = parser.parse_args(["serve"])
         return run_serve(args)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -24,6 +22,7 @@ import pyogrio
 from geo.analysis import Analysis
 from geo.errors import InputError
 from geo.export import FORMULA_PREFIXES, csv_text, write_geojson
+from layers.atomic import atomic_folder
 
 OUTPUT_FILES = (
     "flags.geojson",
@@ -59,42 +58,14 @@ def analysis_writers(analysis: Analysis) -> dict[str, Callable[[TextIO], None]]:
 
 
 def write_analysis(analysis: Analysis, out_dir: str | Path) -> Path:
-    """Write ``analysis`` into ``out_dir``, all files or none.
-
-    An existing ``out_dir`` is replaced only if it is empty or a previous minewatch
-    output (it holds ``provenance.json``); any other folder is refused, so a mistyped
-    ``--out`` never deletes someone's files.
-    """
-    out = Path(out_dir).expanduser().absolute()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
-        raise InputError(f"--out {out}: exists and is not a minewatch output folder; choose a new or empty folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    """Write ``analysis`` into ``out_dir``, all files or none (see :mod:`layers.atomic`)."""
+    with atomic_folder(out_dir, MARKER) as staging:
         for name, write in analysis_writers(analysis).items():
             with open(staging / name, "w", encoding="utf-8", newline="") as handle:
                 write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-        _swap_in(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return out
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    if not out.exists():
-        os.rename(staging, out)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.rename(out, retired / "previous")
-    try:
-        os.rename(staging, out)
-    except OSError:
-        os.rename(retired / "previous", out)  # put the previous output back
-        raise
-    finally:
-        shutil.rmtree(retired, ignore_errors=True)
+    return Path(out_dir).expanduser().absolute()
 
 
 def read_analysis(results_dir: str | Path) -> Analysis:
