@@ -9,6 +9,8 @@ draws (fetched once per visit, cached by the browser) and the activity overlay i
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from pathlib import Path
 
 import flask
 
@@ -26,6 +28,7 @@ def register_routes(server: flask.Flask) -> None:
     server.add_url_rule("/api/flags.csv", "api_flags_csv", api_flags_csv)
     server.add_url_rule("/api/concessions.geojson", "api_concessions", api_concessions)
     server.add_url_rule("/api/concession_stats.csv", "api_concession_stats", api_concession_stats)
+    server.add_url_rule("/api/visit-plan.<extension>", "api_visit_plan", api_visit_plan)
     server.add_url_rule("/map/<layer>.geojson", "map_layer", map_layer)
     server.add_url_rule("/map/activity/<period>.png", "map_activity", map_activity)
 
@@ -60,6 +63,40 @@ def api_concession_stats():
     if filters.period != ALL_PERIODS:
         keep &= stats["period"].astype(str) == filters.period
     return _download(csv_text(stats[keep]), CSV, "concession_stats.csv")
+
+
+def api_visit_plan(extension: str):
+    """The visit plan of the query's flags as GPX, GeoJSON, CSV, HTML briefing or PDF."""
+    from dashboard.briefing import briefing_html
+    from dashboard.visit_plans import make_plan, request_from_args
+    from geo.visit_export import gpx_text, plan_csv_text, plan_geojson_text
+    from layers.plan_files import chromium_path, print_pdf
+
+    if extension not in ("gpx", "geojson", "csv", "html", "pdf"):
+        flask.abort(404)
+    try:
+        plan = make_plan(state().analysis, request_from_args(flask.request.args))
+    except ValueError as error:
+        return flask.Response(f"cannot plan this visit: {error}\n", status=400, mimetype="text/plain")
+    if extension == "gpx":
+        return _download(gpx_text(plan), "application/gpx+xml", "itinerary.gpx")
+    if extension == "geojson":
+        return _download(plan_geojson_text(plan), GEOJSON, "itinerary.geojson")
+    if extension == "csv":
+        return _download(plan_csv_text(plan), CSV, "itinerary.csv")
+    page = briefing_html(plan, state().analysis)
+    if extension == "html":
+        return flask.Response(page, mimetype="text/html")
+    if chromium_path() is None:
+        return flask.Response("PDF needs Chromium on the server; print the HTML briefing instead\n", status=501,
+                              mimetype="text/plain")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="minewatch-briefing-") as folder:
+        html_path, pdf_path = Path(folder) / "briefing.html", Path(folder) / "briefing.pdf"
+        html_path.write_text(page, encoding="utf-8")
+        print_pdf(html_path, pdf_path)
+        response = flask.Response(pdf_path.read_bytes(), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = 'attachment; filename="briefing.pdf"'
+    return response
 
 
 def map_layer(layer: str):

@@ -49,6 +49,7 @@ def build_layout(filters: Filters, map_period: str = "", every_period: bool = Fa
         children=[
             dcc.Location(id=ids.URL, refresh=False),
             dcc.Store(id=ids.SELECTION, data=filters.selected),
+            dcc.Store(id=ids.HIDEOUT_SINK),
             dcc.Interval(id=ids.PLAY_TIMER, interval=1500, disabled=True),
             header(st),
             html.Main(
@@ -60,6 +61,7 @@ def build_layout(filters: Filters, map_period: str = "", every_period: bool = Fa
                 ],
             ),
             html.Section(className="table-panel", children=[table_panel()]),
+            html.Section(className="visit-panel", children=[visit_panel(st)]),
             html.Section(className="national-panel", children=[html.H2("National totals against concession reports"), html.Div(id=ids.NATIONAL_PANEL)]),
             html.Footer(className="footer", children=provenance_line(st)),
         ],
@@ -248,6 +250,77 @@ def table_panel() -> html.Div:
             ),
         ]
     )  # fmt: skip
+
+
+def visit_panel(st) -> html.Div:
+    """Choose flags (from the table's selection or the best shown), a base and days."""
+    from dashboard.visit_plans import default_base
+    from geo.flags import FLAG_LABELS as LABELS
+
+    flags = st.analysis.flags
+    locatable = flags[~(flags.geometry.isna() | flags.geometry.is_empty)].sort_values("score", ascending=False)
+    options = [
+        {"label": f"{row.score:.2f} · {LABELS.get(row.flag_type, row.flag_type)} · {row.period} · "
+                  f"{row.concession_id if isinstance(row.concession_id, str) else 'outside licences'}",
+         "value": row.flag_id}
+        for row in locatable.itertuples()
+    ]  # fmt: skip
+    return html.Div(
+        children=[
+            html.H2("Plan a site visit"),
+            html.P(
+                "Choose flags, then a base (a place or LON,LAT) and the days; download the itinerary for a GPS "
+                "unit and the printable briefing.",
+                className="hint",
+            ),  # fmt: skip
+            html.Div(
+                className="visit-row",
+                children=[
+                    html.Button("Add the selected flag", id=ids.VISIT_ADD_SELECTED, n_clicks=0),
+                    html.Button("Add the 5 best flags shown", id=ids.VISIT_ADD_BEST, n_clicks=0),
+                ],
+            ),  # fmt: skip
+            dcc.Dropdown(id=ids.VISIT_FLAGS, options=options, value=[], multi=True, placeholder="flags to visit"),
+            html.Div(
+                className="visit-row",
+                children=[
+                    html.Label(
+                        [
+                            "Base ",
+                            dcc.Input(
+                                id=ids.VISIT_START,
+                                type="text",
+                                value=default_base(st.analysis),
+                                debounce=True,
+                                className="visit-start",
+                            ),
+                        ]
+                    ),
+                    html.Label(
+                        [
+                            "Days ",
+                            dcc.Input(id=ids.VISIT_DAYS, type="number", min=1, max=30, value=2, className="visit-num"),
+                        ]
+                    ),
+                    html.Label(
+                        [
+                            "Hours a day ",
+                            dcc.Input(
+                                id=ids.VISIT_HOURS, type="number", min=1, max=24, value=10, className="visit-num"
+                            ),
+                        ]
+                    ),
+                    dcc.Checklist(
+                        id=ids.VISIT_RETURN,
+                        options=[{"label": " back to base each night", "value": "yes"}],
+                        value=["yes"],
+                    ),
+                ],
+            ),  # fmt: skip
+            html.P(id=ids.VISIT_SUMMARY, className="visit-summary"),
+            html.Div(id=ids.VISIT_LINKS, className="downloads"),
+        ]
+    )
 
 
 def provenance_line(st) -> list:

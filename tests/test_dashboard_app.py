@@ -194,3 +194,31 @@ def test_selection_from_table_and_map():
     assert pick_selection(ids.FLAG_TABLE, [{"flag_id": "mw-1"}], None, None) == "flag:mw-1"
     assert pick_selection(ids.CONCESSIONS_LAYER, [], None, {"properties": {"concession_id": "A"}}) == "concession:A"
     assert pick_selection(ids.FLAG_TABLE, [], None, None) == ""
+
+
+def test_visit_plan_api(client):
+    import gpxpy
+
+    flags = client.get("/api/flags.geojson?type=activity_without_production").get_json(force=True)["features"]
+    ids_ = [f["properties"]["flag_id"] for f in flags[:2]]
+    query = "&".join(f"flag={i}" for i in ids_) + "&start=32.67,-18.97&days=1"
+    gpx = gpxpy.parse(client.get(f"/api/visit-plan.gpx?{query}").get_data(as_text=True))
+    assert [w.name for w in gpx.waypoints][0] == "BASE" and len(gpx.waypoints) == 2  # B's flags share one stop
+    page = client.get(f"/api/visit-plan.html?{query}").get_data(as_text=True)
+    assert page.count("<section class='site'") == 1 and "&lt;script&gt;" in page  # B's hostile holder, escaped
+    bad = client.get("/api/visit-plan.gpx?start=Mutare")
+    assert bad.status_code == 400 and "at least one flag" in bad.get_data(as_text=True)
+    assert client.get(f"/api/visit-plan.exe?{query}").status_code == 404
+
+
+def test_visit_panel_adds_flags_and_links_follow(client):
+    from dashboard.callbacks.visits import added_flags, update_visit_links
+
+    best = added_flags(ids.VISIT_ADD_BEST, "", [], controls(types=["activity_without_production"]))
+    assert len(best) == 1  # one such flag in 2021
+    again = added_flags(ids.VISIT_ADD_SELECTED, f"flag:{best[0]}", best, controls())
+    assert again == best  # no duplicates
+    links, summary = update_visit_links(best, "32.67,-18.97", 2, 10, ["yes"])
+    assert summary.startswith("1 stop over 1 day(s)") and len(links) == 5
+    assert links[0].href.startswith("/api/visit-plan.gpx?flag=") and "days=2" in links[0].href
+    assert update_visit_links([], "", 2, 10, [])[0] == []

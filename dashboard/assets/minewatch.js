@@ -19,10 +19,20 @@ window.minewatch = (function () {
     licence_overlap: "Overlapping licences",
     national_total_mismatch: "Concession reports differ from national total"
   };
+  /* The freshest hideout of a layer. dash-leaflet builds a layer that loads its data
+   * from a URL with the props of the moment it was created: if a hideout arrives before
+   * the data, the layer would filter and style with the empty initial one. A clientside
+   * callback (dashboard/callbacks/map.py) records each new hideout here. */
+  var latest = {};
+  function hideoutOf(name, context) {
+    var own = context.hideout || {};
+    return Object.keys(own).length ? own : (latest[name] || {});
+  }
   return {
     escapeHtml: escapeHtml,
+    latest: latest,
     concessionStyle: function (feature, context) {
-      var h = context.hideout || {};
+      var h = hideoutOf("concessions", context);
       var p = feature.properties;
       var worst = (h.worst || {})[p.concession_id];
       var shown = !h.shown || h.shown[p.concession_id];
@@ -45,11 +55,11 @@ window.minewatch = (function () {
       );
     },
     flagFilter: function (feature, context) {
-      var visible = (context.hideout || {}).visible;
+      var visible = hideoutOf("flags", context).visible;
       return !!(visible && visible[feature.properties.flag_id]);
     },
     flagStyle: function (feature, context) {
-      var h = context.hideout || {};
+      var h = hideoutOf("flags", context);
       var p = feature.properties;
       var selected = h.selected === p.flag_id;
       var colour = (h.colours || {})[p.flag_type] || "#000000";
@@ -66,7 +76,7 @@ window.minewatch = (function () {
       );
     },
     footprintFilter: function (feature, context) {
-      return feature.properties.period === (context.hideout || {}).period;
+      return feature.properties.period === hideoutOf("footprints", context).period;
     },
     contextStyle: function () {
       return {color: "#555555", weight: 1.5, dashArray: "4 3", fill: false};
@@ -97,6 +107,16 @@ window.minewatch = (function () {
     }
   };
 })();
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  minewatch: {
+    rememberHideouts: function (flags, concessions, footprints) {
+      window.minewatch.latest.flags = flags;
+      window.minewatch.latest.concessions = concessions;
+      window.minewatch.latest.footprints = footprints;
+      return window.dash_clientside.no_update;
+    }
+  }
+});
 if (window.L && window.L.Map) {
   window.L.Map.addInitHook(function () { window.minewatch.map = this; });
 }

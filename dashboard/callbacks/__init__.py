@@ -21,4 +21,4 @@ FILTER_INPUTS = [
 
 def register() -> None:
     """Import every panel's module (their @callback decorators register them)."""
-    from dashboard.callbacks import details, map, national, play, selection, table, url  # noqa: F401
+    from dashboard.callbacks import details, map, national, play, selection, table, url, visits  # noqa: F401

@@ -4,7 +4,7 @@ Only the layers' ``hideout`` dicts (visible ids, worst flags, the period), the o
 image's URL and the viewport change here; polygons were fetched once from ``/map/*``.
 """
 
-from dash import Input, Output, callback, no_update
+from dash import ClientsideFunction, Input, Output, callback, clientside_callback, no_update
 
 from dashboard import ids
 from dashboard.callbacks import FILTER_INPUTS
@@ -32,6 +32,16 @@ def update_map_styles(*controls_and_selection):
         shown = concessions.loc[filter_concessions(concessions, filters), "concession_id"].tolist()
     _, selected = selection_of(selection)
     return flag_hideout(flags, visible, selected), concession_hideout(flags, visible, shown, selected)
+
+
+# Keeps the browser's copy of each layer's newest hideout (see assets/minewatch.js).
+clientside_callback(
+    ClientsideFunction(namespace="minewatch", function_name="rememberHideouts"),
+    Output(ids.HIDEOUT_SINK, "data"),
+    Input(ids.FLAGS_LAYER, "hideout"),
+    Input(ids.CONCESSIONS_LAYER, "hideout"),
+    Input(ids.FOOTPRINTS_LAYER, "hideout"),
+)
 
 
 @callback(Output(ids.FOOTPRINTS_LAYER, "hideout"), Input(ids.PERIOD, "value"))
