@@ -68,7 +68,7 @@ def free_port() -> int:
 def run_analyze(inputs: dict[str, Path], out: Path) -> Path:
     """``python app.py analyze`` on ``inputs`` into ``out``; fails the test run on error."""
     args = [sys.executable, str(ROOT / "app.py"), "analyze", "--quiet", "--out", str(out)]
-    for option in ("concessions", "production", "national", "activity"):
+    for option in ("concessions", "production", "national", "activity", "context"):
         if option in inputs:
             args += [f"--{option}", str(inputs[option])]
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180)
@@ -142,6 +142,7 @@ def demo_url(tmp_path_factory) -> Iterator[str]:
         "production": DEMO / "production.csv",
         "national": DEMO / "national.csv",
         "activity": DEMO / "activity",
+        "context": DEMO / "context.geojson",
     }
     results = run_analyze(inputs, base / "demo")  # the page title names the folder
     yield from serve(results, base / "serve.log")

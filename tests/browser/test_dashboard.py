@@ -472,3 +472,28 @@ def test_no_uncaught_errors_on_load_and_map_move(demo_url, open_page):
              map.once('moveend', () => setTimeout(done, 50)); map.panBy([80, 40], {animate: false}); })"""
     )
     assert not watch.page_errors, f"uncaught exceptions: {watch.page_errors}"
+
+
+# --------------------------------------------------------------------------- visit planning
+
+
+def test_plan_a_visit_from_the_page_and_download_gpx_and_pdf(demo_url, open_page):
+    import gpxpy
+
+    page, watch = open_page(demo_url)
+    load(page, demo_url + "/")
+    page.click("#visit-add-best")
+    page.wait_for_function("document.querySelector('#visit-summary').innerText.includes('over')")
+    summary = page.inner_text("#visit-summary")
+    assert "from Mutare" in summary and "day(s)" in summary
+    with page.expect_download() as info:
+        page.click("#visit-links a:has-text('GPX')")
+    gpx = gpxpy.parse(Path(info.value.path()).read_text(encoding="utf-8"))
+    stops = int(summary.split(" stop")[0])
+    assert len(gpx.waypoints) == 1 + stops and gpx.waypoints[0].name == "BASE"
+    assert all(32 <= w.longitude <= 33 for w in gpx.waypoints)
+    with page.expect_download(timeout=60_000) as info:
+        page.click("#visit-links a:has-text('Briefing (PDF)')")
+    pdf = Path(info.value.path()).read_bytes()
+    assert pdf[:5] == b"%PDF-"
+    assert not watch.errors, f"browser console errors: {watch.errors}"
