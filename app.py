@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--no-return", action="store_true", help="sleep near the last stop instead of back at base")
     plan.add_argument("--no-pdf", action="store_true", help="skip the PDF even when Chromium is installed")
     plan.add_argument("--out", required=True, metavar="DIR", help="plan folder (replaced atomically)")
+    users = commands.add_parser(
+        "users",
+        help="manage team accounts: add, list, remove, passwd, role (run 'python app.py users --help')",
+        add_help=False,
+    )
+    users.add_argument("rest", nargs=argparse.REMAINDER)
     serve = commands.add_parser(
         "serve",
         help="serve the dashboard (the bundled demo, a saved analysis, or your inputs analysed first)",
@@ -406,10 +412,26 @@ def run_serve(args: argparse.Namespace) -> int:
     else:
         folder = demo_results(progress)
     analysis = read_analysis(folder)
-    app = create_app(analysis, basemap_url=args.basemap_url, title=f"minewatch: {folder.name}")
+    app = create_app(analysis, basemap_url=args.basemap_url, title=f"minewatch: {folder.name}", results_dir=folder)
+    if not (args.results or any(given)):
+        ensure_demo_account(folder, progress)
     progress.step(f"dashboard on http://{args.host}:{args.port}/ (Ctrl+C to stop)")
     app.run(host=args.host, port=args.port, debug=False, dev_tools_ui=False, dev_tools_props_check=False)
     return 0
+
+
+DEMO_TEAM_USER = "demo-team"
+DEMO_TEAM_PASSWORD = "marange-demo-2024"  # documented in the README; the demo's data are synthetic
+
+
+def ensure_demo_account(folder: Path, progress: ConsoleProgress) -> None:
+    """The demo's documented team account (created once, beside the demo's results)."""
+    from layers.review_store import open_store
+
+    with open_store(folder) as store:
+        if store.get_user(DEMO_TEAM_USER) is None:
+            store.add_user(DEMO_TEAM_USER, DEMO_TEAM_PASSWORD, "team")
+            progress.step(f"demo team account: {DEMO_TEAM_USER} / {DEMO_TEAM_PASSWORD}")
 
 
 class LazyServer:
@@ -427,8 +449,10 @@ class LazyServer:
             from dashboard import create_app
             from layers.results import read_analysis
 
-            folder = os.environ.get("MINEWATCH_RESULTS") or demo_results(ConsoleProgress(quiet=True))
-            app = create_app(read_analysis(folder), basemap_url=os.environ.get("MINEWATCH_BASEMAP_URL"))
+            folder = Path(os.environ.get("MINEWATCH_RESULTS") or demo_results(ConsoleProgress(quiet=True)))
+            app = create_app(
+                read_analysis(folder), basemap_url=os.environ.get("MINEWATCH_BASEMAP_URL"), results_dir=folder
+            )
             self._wsgi = app.server
         return self._wsgi(environ, start_response)
 
@@ -438,6 +462,11 @@ server = LazyServer()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the command; bad input exits with status 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["users"]:  # its own parser: argparse cannot hand "--options" on to it
+        from layers.users_cli import run_users_cli
+
+        return run_users_cli(argv[1:], Path("results/demo"))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -9,6 +9,7 @@ restyles a GeoJSON layer from a small ``hideout`` dict without re-sending geomet
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dash
@@ -20,7 +21,13 @@ from geo.analysis import Analysis
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
-def create_app(analysis: Analysis, basemap_url: str | None = None, title: str = "minewatch") -> dash.Dash:
+def create_app(
+    analysis: Analysis,
+    basemap_url: str | None = None,
+    title: str = "minewatch",
+    results_dir: Path | None = None,
+    database_url: str | None = None,
+) -> dash.Dash:
     """Build the dashboard for ``analysis``.
 
     Parameters
@@ -30,18 +37,30 @@ def create_app(analysis: Analysis, basemap_url: str | None = None, title: str = 
     basemap_url:
         Optional XYZ tile URL (``https://tile.openstreetmap.org/{z}/{x}/{y}.png``) for users
         who are online; without it the map needs nothing outside this server.
+    results_dir, database_url:
+        Where reviews and accounts are kept: ``database_url`` (or ``MINEWATCH_DATABASE_URL``),
+        else ``reviews.sqlite`` in ``results_dir``. With neither, the dashboard is read-only
+        and nobody can sign in.
     """
-    from dashboard import api, callbacks, layout
+    from dashboard import api, auth, callbacks, layout
 
-    set_state(DashboardState(analysis, basemap_url=basemap_url, title=title))
+    store = None
+    if results_dir is not None or database_url or os.environ.get("MINEWATCH_DATABASE_URL"):
+        from layers.review_store import open_store
+
+        store = open_store(results_dir, database_url)
+    set_state(DashboardState(analysis, basemap_url=basemap_url, title=title, review_store=store))
     app = dash.Dash(
         __name__,
         title=title,
         update_title=None,
         assets_folder=str(ASSETS),
         serve_locally=True,
+        suppress_callback_exceptions=True,  # the review form lives inside the details panel
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    auth.configure_sessions(app.server, results_dir)
+    auth.register_login_routes(app.server, store.authenticate if store is not None else lambda _user, _password: None)
     app.layout = layout.serve_layout
     callbacks.register()
     api.register_routes(app.server)

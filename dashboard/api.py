@@ -14,6 +14,7 @@ from pathlib import Path
 
 import flask
 
+from dashboard.auth import current_viewer
 from dashboard.filters import ALL_PERIODS, filter_concessions, filter_flags, parse_filters
 from dashboard.state import state
 from geo.export import csv_text, geojson_text
@@ -34,7 +35,7 @@ def register_routes(server: flask.Flask) -> None:
 
 
 def _filtered_flags():
-    flags = state().analysis.flags
+    flags = state().flags_for(current_viewer())  # review notes only for the team
     return flags[filter_flags(flags, parse_filters(flask.request.query_string.decode("utf-8", "replace")))]
 
 
@@ -74,6 +75,8 @@ def api_visit_plan(extension: str):
 
     if extension not in ("gpx", "geojson", "csv", "html", "pdf"):
         flask.abort(404)
+    if state().review_store is not None and not current_viewer().is_team:
+        return flask.Response("planning visits needs a team sign-in\n", status=403, mimetype="text/plain")
     try:
         plan = make_plan(state().analysis, request_from_args(flask.request.args))
     except ValueError as error:

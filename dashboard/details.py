@@ -11,6 +11,7 @@ from dash import dcc, html
 
 from dashboard import ids
 from dashboard.figures import concession_history_figure
+from dashboard.filters import REVIEW_STATUSES
 from geo.analysis import Analysis
 from geo.flags import FLAG_LABELS
 
@@ -28,8 +29,12 @@ ATTRIBUTES = [
 ]
 
 
-def details_panel(analysis: Analysis, kind: str, identifier: str, period: str) -> list:
-    """Components describing the selection (a flag or a concession)."""
+def details_panel(analysis: Analysis, kind: str, identifier: str, period: str, review: dict | None = None) -> list:
+    """Components describing the selection (a flag or a concession).
+
+    ``review`` (for a flag) is ``{"current": Review or None, "history": [...], "team": bool}``;
+    its notes, reviewers and history are shown only when ``team`` is true.
+    """
     flags = analysis.flags
     if kind == "flag":
         rows = flags[flags["flag_id"] == identifier]
@@ -37,6 +42,8 @@ def details_panel(analysis: Analysis, kind: str, identifier: str, period: str) -
             return [html.P("That flag is not in this analysis.", className="hint")]
         flag = rows.iloc[0]
         children = [html.H2(FLAG_LABELS.get(flag["flag_type"], flag["flag_type"])), flag_card(flag, open_reason=True)]
+        if review is not None:
+            children += review_section(review)
         concession_id = flag["concession_id"]
         if isinstance(concession_id, str):
             children += concession_section(analysis, concession_id, period, skip_flag=identifier)
@@ -75,6 +82,45 @@ def concession_section(analysis: Analysis, concession_id: str, period: str, skip
         dcc.Graph(id=ids.DETAILS_CHART, figure=concession_history_figure(analysis.stats, concession_id),
                   config={"displaylogo": False, "displayModeBar": False}),
     ]  # fmt: skip
+
+
+def review_section(review: dict) -> list:
+    """The flag's review: status for everyone; note, history and the form for the team."""
+    current = review.get("current")
+    status = current.status if current else "new"
+    children = [html.P(["Review status: ", html.Strong(status)], className="review-status")]
+    if not review.get("team"):
+        if review.get("enabled"):
+            children.append(html.P("Team members sign in to review.", className="hint"))
+        return children
+    if current:
+        children.append(html.P(f"by {current.reviewer} on {current.updated_at:%Y-%m-%d %H:%M} UTC", className="hint"))
+        if current.note:
+            children.append(html.Blockquote(current.note, className="review-note"))
+        if current.attachments:
+            children.append(html.P("Attachments: " + ", ".join(current.attachments), className="hint"))
+    children += [
+        html.H3("Update the review"),
+        dcc.RadioItems(id=ids.REVIEW_STATUS, options=list(REVIEW_STATUSES), value=status, inline=True,
+                       className="review-choices"),
+        dcc.Textarea(id=ids.REVIEW_NOTE, value=current.note if current else "", placeholder="what was found",
+                     className="review-note-input"),
+        dcc.Input(id=ids.REVIEW_ATTACHMENTS, type="text", value=" ".join(current.attachments) if current else "",
+                  placeholder="attachment references (file names or links), separated by spaces",
+                  className="review-attachments-input"),
+        dcc.Store(id=ids.REVIEW_VERSION, data=current.version if current else 0),
+        html.Button("Save review", id=ids.REVIEW_SAVE, n_clicks=0),
+        html.Div(id=ids.REVIEW_MESSAGE, className="review-message"),
+    ]  # fmt: skip
+    history = review.get("history") or []
+    if history:
+        children.append(html.H3(f"History ({len(history)})"))
+        children.append(html.Ul([
+            html.Li(f"{event.changed_at:%Y-%m-%d %H:%M} {event.reviewer}: {event.old_status or 'new'} → "
+                    f"{event.new_status}" + (f" ({event.note})" if event.note else ""))
+            for event in reversed(history)
+        ], className="review-history"))  # fmt: skip
+    return children
 
 
 def flag_card(flag: pd.Series, open_reason: bool) -> html.Details:

@@ -16,6 +16,7 @@ import pandas as pd
 from geo.flags import FLAG_TYPES, SEVERITIES
 
 ALL_PERIODS = "all"
+REVIEW_STATUSES = ("new", "under review", "confirmed", "dismissed")
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class Filters:
     holders: tuple[str, ...] = ()
     min_score: float = 0.0
     query: str = ""
-    selected: str = ""  # a flag_id or concession_id
+    review_statuses: tuple[str, ...] = ()
+    selected: str = ""  # "flag:ID" or "concession:ID"
 
     def to_query(self, include_selection: bool = True) -> str:
         """The filters as a URL query string (without the leading ``?``)."""
@@ -42,6 +44,7 @@ class Filters:
             pairs.append(("min_score", f"{self.min_score:g}"))
         if self.query:
             pairs.append(("q", self.query))
+        pairs += [("review", r) for r in self.review_statuses]
         if include_selection and self.selected:
             pairs.append(("selected", self.selected))
         return urlencode(pairs)
@@ -79,6 +82,7 @@ def parse_filters(query: str | dict) -> Filters:
         holders=many("holder"),
         min_score=min(max(min_score, 0.0), 1.0),
         query=values.get("q", [""])[0].strip()[:200],
+        review_statuses=many("review", (*REVIEW_STATUSES, "none")),
         selected=values.get("selected", [""])[0][:200],
     )
 
@@ -101,6 +105,8 @@ def filter_flags(flags: pd.DataFrame, filters: Filters, *, by_period: bool = Tru
         keep &= flags["holder"].isin(filters.holders)
     if filters.min_score > 0:
         keep &= flags["score"] >= filters.min_score
+    if filters.review_statuses and "review_status" in flags:
+        keep &= flags["review_status"].isin(filters.review_statuses)
     if filters.query:
         needle = filters.query.lower()
         haystack = (
@@ -138,6 +144,7 @@ def from_controls(
     holders: list[str] | None,
     min_score: float | None,
     search: str | None,
+    review_statuses: list[str] | None = None,
     selected: str | None = "",
 ) -> tuple[Filters, str]:
     """Filters from the control values, and the period the map shows.
@@ -148,6 +155,7 @@ def from_controls(
     map_period = periods[int(period_index)] if periods and period_index is not None else ""
     types = tuple(flag_types or ())
     levels = tuple(severities or ())
+    reviews = tuple(REVIEW_STATUSES if review_statuses is None else review_statuses)
     filters = Filters(
         period=ALL_PERIODS if period_all else (map_period or ALL_PERIODS),
         flag_types=() if set(types) >= set(FLAG_TYPES) else types or ("none",),
@@ -155,6 +163,7 @@ def from_controls(
         holders=tuple(holders or ()),
         min_score=float(min_score or 0.0),
         query=(search or "").strip()[:200],
+        review_statuses=() if set(reviews) >= set(REVIEW_STATUSES) else reviews or ("none",),
         selected=selected or "",
     )
     return filters, map_period
@@ -175,8 +184,8 @@ def page_query(filters: Filters, map_period: str) -> str:
 
 def controls_from_query(periods: list[str], query: str) -> tuple:
     """Control values for a page query: (period index, every-period checklist, flag types,
-    severities, holders, minimum score, search text, selection). Unknown or missing values
-    fall back to the defaults (latest period, everything ticked)."""
+    severities, holders, minimum score, search text, review statuses, selection). Unknown
+    or missing values fall back to the defaults (latest period, everything ticked)."""
     filters = parse_filters(query)
     every = EVERY_PERIOD in parse_qs(query.lstrip("?"))
     index = periods.index(filters.period) if filters.period in periods else max(len(periods) - 1, 0)
@@ -188,5 +197,6 @@ def controls_from_query(periods: list[str], query: str) -> tuple:
         list(filters.holders),
         filters.min_score,
         filters.query,
+        [] if filters.review_statuses == ("none",) else list(filters.review_statuses or REVIEW_STATUSES),
         filters.selected,
     )

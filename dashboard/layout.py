@@ -12,7 +12,7 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.filters import ALL_PERIODS, Filters
+from dashboard.filters import ALL_PERIODS, REVIEW_STATUSES, Filters
 from dashboard.map_layers import STATUS_COLOURS, legend_entries
 from dashboard.state import state
 from geo.flags import FLAG_LABELS, FLAG_TYPES, SEVERITIES
@@ -30,6 +30,7 @@ FLAG_COLUMNS = [
     {"field": "holder", "headerName": "Holder", "flex": 2, "minWidth": 160},
     {"field": "area_ha", "headerName": "Area (ha)", "width": 105, "type": "numericColumn",
      "valueFormatter": {"function": "params.value == null ? '' : d3.format(',.1f')(params.value)"}},
+    {"field": "review_status", "headerName": "Review", "width": 120},
     {"field": "reason", "headerName": "Why", "flex": 4, "minWidth": 320, "wrapText": True, "autoHeight": True},
 ]  # fmt: skip
 
@@ -50,6 +51,7 @@ def build_layout(filters: Filters, map_period: str = "", every_period: bool = Fa
             dcc.Location(id=ids.URL, refresh=False),
             dcc.Store(id=ids.SELECTION, data=filters.selected),
             dcc.Store(id=ids.HIDEOUT_SINK),
+            dcc.Store(id=ids.REVIEW_TICK, data=0),
             dcc.Interval(id=ids.PLAY_TIMER, interval=1500, disabled=True),
             header(st),
             html.Main(
@@ -61,7 +63,7 @@ def build_layout(filters: Filters, map_period: str = "", every_period: bool = Fa
                 ],
             ),
             html.Section(className="table-panel", children=[table_panel()]),
-            html.Section(className="visit-panel", children=[visit_panel(st)]),
+            html.Section(className="visit-panel", children=[visit_panel(st) if may_plan(st) else html.Div()]),
             html.Section(className="national-panel", children=[html.H2("National totals against concession reports"), html.Div(id=ids.NATIONAL_PANEL)]),
             html.Footer(className="footer", children=provenance_line(st)),
         ],
@@ -90,7 +92,26 @@ def header(st) -> html.Header:
             html.A("Concession stats CSV", id=ids.DOWNLOAD_STATS, href="/api/concession_stats.csv", download="concession_stats.csv"),
         ],
     )  # fmt: skip
-    return html.Header(className="header", children=[html.Div(className="title", children=children), downloads, banner])
+    return html.Header(className="header", children=[html.Div(className="title", children=children), downloads,
+                                                     account(st), banner])  # fmt: skip
+
+
+def account(st) -> html.Div:
+    """Who is signed in, and the way in or out (only where reviews are enabled)."""
+    from dashboard.auth import current_viewer
+
+    if st.review_store is None:
+        return html.Div()
+    viewer = current_viewer()
+    if not viewer.username:
+        return html.Div(className="account", children=html.A("Team sign in", href="/login"))
+    return html.Div(
+        className="account",
+        children=[
+            html.Span(f"{viewer.username} ({viewer.role})"),
+            html.Form(action="/logout", method="post", children=html.Button("Sign out", type="submit")),
+        ],
+    )
 
 
 def period_controls(st, period: str, every_period: bool) -> html.Div:
@@ -152,6 +173,9 @@ def filter_controls(st, filters: Filters) -> html.Div:
             html.Label("Minimum score", htmlFor=ids.MIN_SCORE),
             dcc.Slider(id=ids.MIN_SCORE, min=0, max=1, step=0.05, value=filters.min_score,
                        marks={0: "0", 0.5: "0.5", 1: "1"}, tooltip={"placement": "bottom"}, allow_direct_input=False),
+            html.Label("Review status", htmlFor=ids.REVIEW_FILTER),
+            dcc.Checklist(id=ids.REVIEW_FILTER, options=[{"label": f" {s}", "value": s} for s in REVIEW_STATUSES],
+                          value=list(filters.review_statuses) or list(REVIEW_STATUSES), className="checklist"),
             html.Label("Search concession id, name or holder", htmlFor=ids.SEARCH),
             dcc.Input(id=ids.SEARCH, type="search", value=filters.query, debounce=True, placeholder="e.g. MW-007",
                       className="search"),
@@ -250,6 +274,13 @@ def table_panel() -> html.Div:
             ),
         ]
     )  # fmt: skip
+
+
+def may_plan(st) -> bool:
+    """Team members plan visits; without accounts (no review store) everyone may."""
+    from dashboard.auth import current_viewer
+
+    return st.review_store is None or current_viewer().is_team
 
 
 def visit_panel(st) -> html.Div:

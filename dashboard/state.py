@@ -30,6 +30,7 @@ class DashboardState:
     analysis: Analysis
     basemap_url: str | None = None
     title: str = "minewatch"
+    review_store: object | None = None  # layers.review_store.ReviewStore, when reviews are enabled
 
     def __post_init__(self):
         flags = self.analysis.flags
@@ -88,6 +89,16 @@ class DashboardState:
     def overlay_bounds(self, period: str) -> list[list[float]] | None:
         overlay = self.activity_overlay(period)
         return overlay[1] if overlay else None
+
+    def reviews(self) -> dict:
+        """Current reviews by flag id (empty without a review store)."""
+        return self.review_store.current() if self.review_store is not None else {}
+
+    def flags_for(self, viewer) -> pd.DataFrame:
+        """The flags with the review columns ``viewer`` may see."""
+        from dashboard.reviews import with_reviews
+
+        return with_reviews(self.analysis.flags, self.reviews(), viewer)
 
     def latest_period(self) -> str:
         return self.periods[-1] if self.periods else ""

@@ -9,11 +9,13 @@ from geo.flags import FLAG_LABELS
 from geo.periods import parse_period
 
 ROW_COLUMNS = ["flag_id", "score", "severity", "flag_type", "period", "concession_id", "holder", "area_ha", "reason"]
+OPTIONAL_COLUMNS = ["review_status"]
 
 
 def flag_rows(flags: pd.DataFrame, filters: Filters) -> list[dict]:
     """Table rows (plain dicts) of the flags the filters let through, worst first."""
-    shown = flags.loc[filter_flags(flags, filters), ROW_COLUMNS].copy()
+    columns = ROW_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in flags]
+    shown = flags.loc[filter_flags(flags, filters), columns].copy()
     shown["label"] = shown["flag_type"].map(FLAG_LABELS)
     shown = shown.sort_values(["score", "flag_id"], ascending=[False, True])
     shown = shown.astype(object).where(shown.notna(), None)

@@ -25,6 +25,7 @@ from dashboard.callbacks.play import next_play_state
 from dashboard.callbacks.selection import pick_selection
 from dashboard.callbacks.table import update_flag_table
 from dashboard.callbacks.url import sync_url_and_controls, update_download_links
+from dashboard.filters import REVIEW_STATUSES
 from geo.analysis import run_analysis
 from geo.flags import FLAG_TYPES
 from geo.settings import Settings
@@ -62,8 +63,9 @@ def client(tmp_path_factory):
     return app.server.test_client()
 
 
-def controls(period_index=3, every=(), types=FLAG_TYPES, severities=ALL_SEVERITIES, holders=(), min_score=0, search=""):
-    return [period_index, list(every), list(types), list(severities), list(holders), min_score, search]
+def controls(period_index=3, every=(), types=FLAG_TYPES, severities=ALL_SEVERITIES, holders=(), min_score=0, search="",
+             reviews=REVIEW_STATUSES):  # fmt: skip
+    return [period_index, list(every), list(types), list(severities), list(holders), min_score, search, list(reviews)]
 
 
 def in_callback(function, *args, triggered: str):
@@ -170,9 +172,10 @@ def test_details_show_hostile_text_as_text(client):
 
 
 def test_url_sets_controls_and_controls_set_url(client):
-    out = in_callback(sync_url_and_controls, "?period=2019&severity=high&selected=flag:x", *controls(), "",
-                      triggered="url.search")  # fmt: skip
-    assert out[1:4] == (1, [], list(FLAG_TYPES)) and out[4] == ["high"] and out[8] == "flag:x"
+    out = in_callback(sync_url_and_controls, "?period=2019&severity=high&review=confirmed&selected=flag:x",
+                      *controls(), "", triggered="url.search")  # fmt: skip
+    assert out[1:4] == (1, [], list(FLAG_TYPES)) and out[4] == ["high"] and out[8] == ["confirmed"]
+    assert out[9] == "flag:x"
     out = in_callback(sync_url_and_controls, "", *controls(period_index=2, search="MW"), "concession:A",
                       triggered="search.value")  # fmt: skip
     assert out[0] == "?period=2020&q=MW&selected=concession%3AA"

@@ -76,8 +76,9 @@ def test_filter_flags(flags, filters, expected):
 
 def test_controls_to_filters_and_back():
     filters, map_period = from_controls(
-        PERIODS, 1, [], ["licence_overlap"], ["high", "medium", "low"], ["Alpha Ltd"], 0.2, " MW ", "concession:A"
-    )
+        PERIODS, 1, [], ["licence_overlap"], ["high", "medium", "low"], ["Alpha Ltd"], 0.2, " MW ", ["confirmed"],
+        "concession:A",
+    )  # fmt: skip
     assert map_period == "2020" and filters.period == "2020"
     assert filters.flag_types == ("licence_overlap",) and filters.severities == ()  # all ticked: no restriction
     query = page_query(filters, map_period)
@@ -89,6 +90,7 @@ def test_controls_to_filters_and_back():
         ["Alpha Ltd"],
         0.2,
         "MW",
+        ["confirmed"],
         "concession:A",
     )
 

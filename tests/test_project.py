@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def requirement_bounds(requirements: list[str]) -> dict[str, str]:
     bounds = {}
     for requirement in requirements:
-        match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(>=\s*[\d.]+)?", requirement.strip())
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?\s*(>=\s*[\d.]+)?", requirement.strip())
         assert match, f"unexpected requirement {requirement!r}"
         bounds[match.group(1).lower()] = (match.group(2) or "").replace(" ", "")
     return bounds

@@ -63,7 +63,11 @@ window.minewatch = (function () {
       var p = feature.properties;
       var selected = h.selected === p.flag_id;
       var colour = (h.colours || {})[p.flag_type] || "#000000";
-      return {color: selected ? "#000000" : colour, fillColor: colour, fillOpacity: 0.35, weight: selected ? 4 : 2};
+      var review = (h.review || {})[p.flag_id];
+      return {
+        color: selected ? "#000000" : colour, fillColor: colour, weight: selected ? 4 : review === "confirmed" ? 3 : 2,
+        fillOpacity: review === "dismissed" ? 0.08 : 0.35, dashArray: review === "dismissed" ? "3 4" : null
+      };
     },
     flagTooltip: function (feature, layer) {
       var p = feature.properties;

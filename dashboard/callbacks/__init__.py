@@ -16,9 +16,10 @@ FILTER_INPUTS = [
     Input(ids.HOLDERS, "value"),
     Input(ids.MIN_SCORE, "value"),
     Input(ids.SEARCH, "value"),
+    Input(ids.REVIEW_FILTER, "value"),
 ]
 
 
 def register() -> None:
     """Import every panel's module (their @callback decorators register them)."""
-    from dashboard.callbacks import details, map, national, play, selection, table, url, visits  # noqa: F401
+    from dashboard.callbacks import details, map, national, play, review, selection, table, url, visits  # noqa: F401

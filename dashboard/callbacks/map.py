@@ -7,10 +7,12 @@ image's URL and the viewport change here; polygons were fetched once from ``/map
 from dash import ClientsideFunction, Input, Output, callback, clientside_callback, no_update
 
 from dashboard import ids
+from dashboard.auth import current_viewer
 from dashboard.callbacks import FILTER_INPUTS
 from dashboard.filters import filter_concessions, filter_flags, from_controls
 from dashboard.layout import TRANSPARENT_PNG
 from dashboard.map_layers import concession_hideout, flag_hideout, footprint_hideout
+from dashboard.reviews import review_hideout
 from dashboard.state import state
 from dashboard.tables import selection_of
 
@@ -20,18 +22,20 @@ from dashboard.tables import selection_of
     Output(ids.CONCESSIONS_LAYER, "hideout"),
     *FILTER_INPUTS,
     Input(ids.SELECTION, "data"),
+    Input(ids.REVIEW_TICK, "data"),
 )
-def update_map_styles(*controls_and_selection):
-    *controls, selection = controls_and_selection
+def update_map_styles(*controls_selection_tick):
+    *controls, selection = controls_selection_tick[: len(FILTER_INPUTS) + 1]  # then the review tick
     st = state()
     filters, _ = from_controls(st.periods, *controls, selection)
-    flags, concessions = st.analysis.flags, st.analysis.concessions
+    flags, concessions = st.flags_for(current_viewer()), st.analysis.concessions
     visible = filter_flags(flags, filters)
     shown = None  # every concession, unless a holder filter or a search narrows them
     if filters.holders or filters.query:
         shown = concessions.loc[filter_concessions(concessions, filters), "concession_id"].tolist()
     _, selected = selection_of(selection)
-    return flag_hideout(flags, visible, selected), concession_hideout(flags, visible, shown, selected)
+    hideout = flag_hideout(flags, visible, selected) | {"review": review_hideout(st.reviews())}
+    return hideout, concession_hideout(flags, visible, shown, selected)
 
 
 # Keeps the browser's copy of each layer's newest hideout (see assets/minewatch.js).

@@ -20,6 +20,7 @@ CONTROL_OUTPUTS = [
     Output(ids.HOLDERS, "value"),
     Output(ids.MIN_SCORE, "value"),
     Output(ids.SEARCH, "value"),
+    Output(ids.REVIEW_FILTER, "value"),
     Output(ids.SELECTION, "data"),
 ]
 

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 from dash import Input, Output, State, callback, ctx, html, no_update
 
 from dashboard import ids
+from dashboard.auth import current_viewer
 from dashboard.callbacks import FILTER_INPUTS
 from dashboard.filters import filter_flags, from_controls
 from dashboard.state import state
@@ -37,7 +38,7 @@ def add_visit_flags(_selected_clicks, _best_clicks, selection, chosen, *controls
 def added_flags(trigger: str, selection: str, chosen: list[str], controls) -> list[str]:
     """The visit's flags after "add the selected flag" or "add the best shown"."""
     st = state()
-    flags = st.analysis.flags
+    flags = st.flags_for(current_viewer())
     locatable = flags[~(flags.geometry.isna() | flags.geometry.is_empty)]
     if trigger == ids.VISIT_ADD_SELECTED:
         kind, identifier = selection_of(selection)

@@ -133,19 +133,48 @@ def serve(results: Path, log_path: Path) -> Iterator[str]:
         server.stop()
 
 
+DEMO_INPUTS = {
+    "concessions": DEMO / "concessions.gpkg",
+    "production": DEMO / "production.csv",
+    "national": DEMO / "national.csv",
+    "activity": DEMO / "activity",
+    "context": DEMO / "context.geojson",
+}
+
+
 @pytest.fixture(scope="session")
-def demo_url(tmp_path_factory) -> Iterator[str]:
+def demo_results(tmp_path_factory) -> Path:
+    """The bundled demo analysed once, with a team account beside it."""
+    results = run_analyze(DEMO_INPUTS, tmp_path_factory.mktemp("browser-demo") / "demo")  # the title names it
+    add_team_member(results)
+    return results
+
+
+@pytest.fixture(scope="session")
+def demo_url(demo_results) -> Iterator[str]:
     """Base URL (no trailing slash) of a server on the bundled demo's analysis."""
-    base = tmp_path_factory.mktemp("browser-demo")
-    inputs = {
-        "concessions": DEMO / "concessions.gpkg",
-        "production": DEMO / "production.csv",
-        "national": DEMO / "national.csv",
-        "activity": DEMO / "activity",
-        "context": DEMO / "context.geojson",
-    }
-    results = run_analyze(inputs, base / "demo")  # the page title names the folder
-    yield from serve(results, base / "serve.log")
+    yield from serve(demo_results, demo_results.parent / "serve.log")
+
+
+TEAM_USER, TEAM_PASSWORD = "tester", "browser-tests-only"
+
+
+def add_team_member(results: Path) -> None:
+    """A team account for the tests, made with the real ``python app.py users add``."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "users", "--results", str(results), "add", TEAM_USER, "--role", "team",
+         "--password-stdin"],
+        input=TEAM_PASSWORD + "\n", text=True, check=True, capture_output=True, cwd=ROOT,
+    )  # fmt: skip
+
+
+def sign_in(page, base_url: str) -> None:
+    """Sign in through the login form, as a person would."""
+    page.goto(base_url + "/login")
+    page.fill("#username", TEAM_USER)
+    page.fill("#password", TEAM_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base_url + "/")
 
 
 def write_hostile_field(folder: Path) -> dict[str, Path]:

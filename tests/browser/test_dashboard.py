@@ -480,7 +480,12 @@ def test_no_uncaught_errors_on_load_and_map_move(demo_url, open_page):
 def test_plan_a_visit_from_the_page_and_download_gpx_and_pdf(demo_url, open_page):
     import gpxpy
 
+    from tests.browser.conftest import sign_in
+
     page, watch = open_page(demo_url)
+    load(page, demo_url + "/")
+    assert page.locator("#visit-add-best").count() == 0  # the public do not plan
+    sign_in(page, demo_url)
     load(page, demo_url + "/")
     page.click("#visit-add-best")
     page.wait_for_function("document.querySelector('#visit-summary').innerText.includes('over')")
@@ -496,4 +501,39 @@ def test_plan_a_visit_from_the_page_and_download_gpx_and_pdf(demo_url, open_page
         page.click("#visit-links a:has-text('Briefing (PDF)')")
     pdf = Path(info.value.path()).read_bytes()
     assert pdf[:5] == b"%PDF-"
+    assert not watch.errors, f"browser console errors: {watch.errors}"
+
+
+# --------------------------------------------------------------------------- reviews
+
+
+def test_team_review_survives_a_new_analysis_and_the_public_sees_only_the_status(
+    demo_url, demo_results, open_page, browser
+):
+    from tests.browser.conftest import DEMO_INPUTS, run_analyze, sign_in
+
+    flag = api_geojson(demo_url, "/api/flags.geojson?type=activity_without_production")["features"][0]["properties"]
+    page, watch = open_page(demo_url)
+    sign_in(page, demo_url)
+    load(page, f"{demo_url}/?selected=flag:{flag['flag_id']}")
+    page.wait_for_selector("#review-save")
+    page.check("#review-status input[value='confirmed']")
+    note = "Fresh spoil heaps and a pump at the pit edge (field visit)."
+    page.fill("#review-note", note)
+    page.click("#review-save")
+    page.wait_for_function("document.querySelector('#review-message').innerText.startsWith('Saved')")
+
+    run_analyze(DEMO_INPUTS, demo_results)  # a new analysis replaces the folder the server reads
+    load(page, f"{demo_url}/?selected=flag:{flag['flag_id']}")
+    page.wait_for_selector(".review-note")
+    assert page.inner_text(".review-note") == note
+    assert "confirmed" in page.inner_text(".review-status")
+
+    public = browser.new_context().new_page()
+    public.goto(f"{demo_url}/?selected=flag:{flag['flag_id']}")
+    public.wait_for_selector(".review-status")
+    assert "confirmed" in public.inner_text(".review-status")
+    assert note not in public.content() and public.locator("#review-save").count() == 0
+    assert note not in json.dumps(api_geojson(demo_url, "/api/flags.geojson"))
+    public.context.close()
     assert not watch.errors, f"browser console errors: {watch.errors}"
