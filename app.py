@@ -177,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="optional XYZ tiles for online users, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png "
         "(default: none, fully offline; env MINEWATCH_BASEMAP_URL)",
     )
+    serve.add_argument(
+        "--sensitive-type",
+        action="append",
+        default=None,
+        metavar="FLAG_TYPE",
+        help="flag type whose places the public see only displaced 0.5-2 km (repeatable; "
+        "env MINEWATCH_SENSITIVE_FLAG_TYPES; see README, 'Sensitive findings')",
+    )
     serve.add_argument("--quiet", action="store_true", help="print only errors")
     return parser
 
@@ -412,7 +420,8 @@ def run_serve(args: argparse.Namespace) -> int:
     else:
         folder = demo_results(progress)
     analysis = read_analysis(folder)
-    app = create_app(analysis, basemap_url=args.basemap_url, title=f"minewatch: {folder.name}", results_dir=folder)
+    app = create_app(analysis, basemap_url=args.basemap_url, title=f"minewatch: {folder.name}", results_dir=folder,
+                     sensitive_types=args.sensitive_type)  # fmt: skip
     if not (args.results or any(given)):
         ensure_demo_account(folder, progress)
     progress.step(f"dashboard on http://{args.host}:{args.port}/ (Ctrl+C to stop)")

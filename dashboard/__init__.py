@@ -9,12 +9,14 @@ restyles a GeoJSON layer from a small ``hideout`` dict without re-sending geomet
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import dash
 from flask_compress import Compress
 
+from dashboard.sensitive import sensitive_types_from
 from dashboard.state import DashboardState, set_state
 from geo.analysis import Analysis
 
@@ -27,6 +29,7 @@ def create_app(
     title: str = "minewatch",
     results_dir: Path | None = None,
     database_url: str | None = None,
+    sensitive_types=None,
 ) -> dash.Dash:
     """Build the dashboard for ``analysis``.
 
@@ -41,6 +44,9 @@ def create_app(
         Where reviews and accounts are kept: ``database_url`` (or ``MINEWATCH_DATABASE_URL``),
         else ``reviews.sqlite`` in ``results_dir``. With neither, the dashboard is read-only
         and nobody can sign in.
+    sensitive_types:
+        Flag types whose places public viewers get only displaced (see
+        :mod:`dashboard.sensitive`); default ``MINEWATCH_SENSITIVE_FLAG_TYPES``.
     """
     from dashboard import api, auth, callbacks, layout
 
@@ -49,7 +55,12 @@ def create_app(
         from layers.review_store import open_store
 
         store = open_store(results_dir, database_url)
-    set_state(DashboardState(analysis, basemap_url=basemap_url, title=title, review_store=store))
+    sensitive = sensitive_types_from(
+        sensitive_types if sensitive_types is not None else os.environ.get("MINEWATCH_SENSITIVE_FLAG_TYPES", "")
+    )
+    key = auth.secret_key(results_dir).encode("utf-8")
+    set_state(DashboardState(analysis, basemap_url=basemap_url, title=title, review_store=store,
+                             sensitive_types=sensitive, geomask_key=hashlib.sha256(b"geomask:" + key).digest()))  # fmt: skip
     app = dash.Dash(
         __name__,
         title=title,

@@ -104,26 +104,27 @@ def api_visit_plan(extension: str):
 
 def map_layer(layer: str):
     st = state()
+    viewer = current_viewer()
     texts = {
         "concessions": lambda: st.concessions_geojson,
-        "flags": lambda: st.flags_geojson,
-        "footprints": lambda: st.footprints_geojson,
+        "flags": lambda: st.flags_geojson_for(viewer),
+        "footprints": lambda: st.footprints_geojson_for(viewer),
         "context": lambda: st.context_geojson,
     }
     text = texts[layer]() if layer in texts else None
     if text is None:
         flask.abort(404)
-    return _cached(text.encode("utf-8"), GEOJSON)
+    return _cached(text.encode("utf-8"), GEOJSON, private=bool(st.sensitive_types))
 
 
 def map_activity(period: str):
     st = state()
     if period not in st.periods:
         flask.abort(404)
-    overlay = st.activity_overlay(period)
+    overlay = st.activity_overlay(period, public=not current_viewer().is_team)
     if overlay is None:
         flask.abort(404)
-    return _cached(overlay[0], "image/png")
+    return _cached(overlay[0], "image/png", private=bool(st.sensitive_types))
 
 
 def _download(text: str, mimetype: str, filename: str) -> flask.Response:
@@ -133,12 +134,18 @@ def _download(text: str, mimetype: str, filename: str) -> flask.Response:
     return response
 
 
-def _cached(body: bytes, mimetype: str) -> flask.Response:
-    """A response the browser may keep for an hour and revalidate by ETag."""
+def _cached(body: bytes, mimetype: str, private: bool = False) -> flask.Response:
+    """A response the browser may keep for an hour and revalidate by ETag.
+
+    ``private``: the body depends on who asks (sensitive layers), so shared caches must
+    not keep it and the browser must revalidate after a sign-in.
+    """
     etag = hashlib.sha256(body).hexdigest()[:32]
     if flask.request.if_none_match.contains(etag):
         return flask.Response(status=304)
     response = flask.Response(body, mimetype=mimetype)
     response.set_etag(etag)
-    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["Cache-Control"] = "private, no-cache" if private else "public, max-age=3600"
+    if private:
+        response.headers["Vary"] = "Cookie"
     return response

@@ -10,10 +10,12 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from dashboard import map_layers
+from dashboard.sensitive import overlay_mask, public_flags, public_footprints, sensitive_areas
 from geo.analysis import Analysis
 from layers.activity_png import render_activity_png
 
@@ -31,6 +33,8 @@ class DashboardState:
     basemap_url: str | None = None
     title: str = "minewatch"
     review_store: object | None = None  # layers.review_store.ReviewStore, when reviews are enabled
+    sensitive_types: tuple[str, ...] = ()
+    geomask_key: bytes = b""
 
     def __post_init__(self):
         flags = self.analysis.flags
@@ -50,7 +54,7 @@ class DashboardState:
         self.field_bounds = [[south, west], [north, east]]
         self.periods = self.analysis.periods
         self.holders = sorted(h for h in concessions["holder"].dropna().unique() if h)
-        self._overlays: dict[str, tuple[bytes, list[list[float]]] | None] = {}
+        self._overlays: dict[tuple[str, bool], tuple[bytes, list[list[float]]] | None] = {}
         self.activity_paths = {
             entry["layer"].removeprefix("activity "): entry["path"]
             for entry in self.analysis.provenance.get("inputs", [])
@@ -68,6 +72,27 @@ class DashboardState:
         return map_layers.layer_geojson(self.analysis.flags, FLAG_PROPERTIES)
 
     @functools.cached_property
+    def public_flags_geojson(self) -> str:
+        return map_layers.layer_geojson(self.public_flags, FLAG_PROPERTIES)
+
+    @functools.cached_property
+    def public_flags(self) -> gpd.GeoDataFrame:
+        """Flags as anonymous viewers get them (sensitive ones displaced)."""
+        return public_flags(self.analysis.flags, self.sensitive_types, self.geomask_key)
+
+    @functools.cached_property
+    def public_footprints_geojson(self) -> str:
+        areas = sensitive_areas(self.analysis.flags, self.sensitive_types)
+        shown = public_footprints(self.analysis.footprints, areas)
+        return map_layers.layer_geojson(shown, FOOTPRINT_PROPERTIES, simplify_degrees=0.00005)
+
+    def flags_geojson_for(self, viewer) -> str:
+        return self.flags_geojson if viewer.is_team or not self.sensitive_types else self.public_flags_geojson
+
+    def footprints_geojson_for(self, viewer) -> str:
+        return self.footprints_geojson if viewer.is_team or not self.sensitive_types else self.public_footprints_geojson
+
+    @functools.cached_property
     def context_geojson(self) -> str | None:
         context = self.analysis.context
         return None if context is None else map_layers.layer_geojson(context, ["name", "kind"])
@@ -78,13 +103,19 @@ class DashboardState:
         # steps (a third of the bytes) and changes nothing visible at field scale.
         return map_layers.layer_geojson(self.analysis.footprints, FOOTPRINT_PROPERTIES, simplify_degrees=0.00005)
 
-    def activity_overlay(self, period: str) -> tuple[bytes, list[list[float]]] | None:
-        """The period's activity raster as PNG and bounds (rendered once), or None when not available."""
-        if period not in self._overlays:
+    def activity_overlay(self, period: str, public: bool = False) -> tuple[bytes, list[list[float]]] | None:
+        """The period's activity raster as PNG and bounds (rendered once), or None when not available.
+
+        ``public``: blanked around sensitive flags (see :mod:`dashboard.sensitive`).
+        """
+        masked = public and bool(self.sensitive_types)
+        key = (period, masked)
+        if key not in self._overlays:
             path = self.activity_paths.get(period)
             available = path is not None and Path(path).is_file()
-            self._overlays[period] = render_activity_png(path) if available else None
-        return self._overlays[period]
+            blank = overlay_mask(sensitive_areas(self.analysis.flags, self.sensitive_types)) if masked else ()
+            self._overlays[key] = render_activity_png(path, blank) if available else None
+        return self._overlays[key]
 
     def overlay_bounds(self, period: str) -> list[list[float]] | None:
         overlay = self.activity_overlay(period)
@@ -95,10 +126,24 @@ class DashboardState:
         return self.review_store.current() if self.review_store is not None else {}
 
     def flags_for(self, viewer) -> pd.DataFrame:
-        """The flags with the review columns ``viewer`` may see."""
+        """The flags ``viewer`` may see: review columns by role, sensitive places displaced for the public."""
         from dashboard.reviews import with_reviews
 
-        return with_reviews(self.analysis.flags, self.reviews(), viewer)
+        flags = self.analysis.flags if viewer.is_team else self.public_flags
+        return with_reviews(flags, self.reviews(), viewer)
+
+    def flag_bounds_for(self, viewer, flag_id: str):
+        """Where to zoom for a flag: its area, or around its displaced point for the public."""
+        if viewer.is_team or not self.sensitive_types:
+            return self.flag_bounds.get(flag_id)
+        rows = self.public_flags[self.public_flags["flag_id"] == flag_id]
+        if rows.empty or rows.geometry.iloc[0] is None:
+            return None
+        geom = rows.geometry.iloc[0]
+        if geom.geom_type != "Point":
+            return self.flag_bounds.get(flag_id)
+        pad = 0.02  # about 2 km: the displaced point is no place to zoom into
+        return [[geom.y - pad, geom.x - pad], [geom.y + pad, geom.x + pad]]
 
     def latest_period(self) -> str:
         return self.periods[-1] if self.periods else ""

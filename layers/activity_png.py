@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import shapely
+from pyproj import Transformer
 from rasterio.enums import Resampling
+from rasterio.features import geometry_mask
 from rasterio.io import MemoryFile
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
@@ -26,6 +29,14 @@ SCORE_STOPS = np.array([0.1, 0.5, 0.75, 1.0])
 SCORE_COLOURS = np.array([[255, 255, 178, 60], [254, 178, 76, 150], [240, 59, 32, 200], [189, 0, 38, 230]], float)
 
 
+_TO_MERCATOR = Transformer.from_crs(4326, 3857, always_xy=True)
+
+
+def _to_mercator_xy(coords: np.ndarray) -> np.ndarray:
+    x, y = _TO_MERCATOR.transform(coords[:, 0], coords[:, 1])
+    return np.column_stack([x, y])
+
+
 def colourise(scores: np.ndarray) -> np.ndarray:
     """RGBA uint8 image of float scores (NaN = nodata, transparent)."""
     rgba = np.zeros((*scores.shape, 4), np.uint8)
@@ -35,11 +46,11 @@ def colourise(scores: np.ndarray) -> np.ndarray:
     return rgba
 
 
-def render_activity_png(path: str | Path) -> tuple[bytes, list[list[float]]]:
+def render_activity_png(path: str | Path, blank=()) -> tuple[bytes, list[list[float]]]:
     """PNG bytes of an activity raster warped to Web Mercator, and its lat/lon bounds.
 
     Returns ``(png, [[south, west], [north, east]])``. Integer masks show as score 1
-    where non-zero.
+    where non-zero. ``blank``: polygons (EPSG:4326) left transparent.
     """
     try:
         with rasterio.open(path) as source:
@@ -59,6 +70,9 @@ def render_activity_png(path: str | Path) -> tuple[bytes, list[list[float]]]:
                 if np.issubdtype(np.dtype(source.dtypes[0]), np.integer):
                     data = np.where(np.isfinite(data), (data != 0).astype(np.float32), np.nan)
                 west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", *vrt.bounds)
+                if blank:
+                    shapes = shapely.transform(list(blank), _to_mercator_xy)
+                    data[geometry_mask(shapes, out_shape=data.shape, transform=transform, invert=True)] = np.nan
     except rasterio.errors.RasterioError as exc:
         raise InputError(f"activity overlay: {path}: cannot be read: {exc}") from None
     rgba = colourise(data)

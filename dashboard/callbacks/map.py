@@ -81,7 +81,10 @@ def update_period_label(period_index: int) -> str:
 def zoom_to_selection(selection: str):
     st = state()
     kind, identifier = selection_of(selection)
-    bounds = (st.flag_bounds if kind == "flag" else st.concession_bounds).get(identifier)
+    if kind == "flag":
+        bounds = st.flag_bounds_for(current_viewer(), identifier)
+    else:
+        bounds = st.concession_bounds.get(identifier)
     if bounds is None:
         return no_update
     return {"bounds": bounds, "transition": "flyToBounds", "options": {"padding": [40, 40], "maxZoom": 15}}
