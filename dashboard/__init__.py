@@ -48,7 +48,7 @@ def create_app(
         Flag types whose places public viewers get only displaced (see
         :mod:`dashboard.sensitive`); default ``MINEWATCH_SENSITIVE_FLAG_TYPES``.
     """
-    from dashboard import api, auth, callbacks, layout
+    from dashboard import api, auth, callbacks, layout, security
 
     store = None
     if results_dir is not None or database_url or os.environ.get("MINEWATCH_DATABASE_URL"):
@@ -79,5 +79,6 @@ def create_app(
         "text/html", "text/css", "text/csv", "text/javascript", "application/javascript", "application/json",
         "application/geo+json",
     ]  # fmt: skip
+    security.install_headers(app, basemap_url)
     Compress(app.server)
     return app

@@ -225,3 +225,20 @@ def test_visit_panel_adds_flags_and_links_follow(client):
     assert summary.startswith("1 stop over 1 day(s)") and len(links) == 5
     assert links[0].href.startswith("/api/visit-plan.gpx?flag=") and "days=2" in links[0].href
     assert update_visit_links([], "", 2, 10, [])[0] == []
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["/", "/_dash-layout", "/_dash-dependencies", "/api/flags.geojson", "/api/flags.csv", "/api/concessions.geojson",
+     "/api/concession_stats.csv", "/map/flags.geojson", "/map/activity/2018.png", "/login", "/no-such-page"],
+)  # fmt: skip
+def test_security_headers_on_every_route(client, route):
+    headers = client.get(route).headers
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "'unsafe-eval'" not in csp
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "same-origin"
+
+
+def test_oversized_request_refused(client):
+    response = client.post("/_dash-update-component", data=b"x" * (3 * 1024 * 1024), content_type="application/json")
+    assert response.status_code == 413

@@ -274,6 +274,9 @@ def open_page(browser):
     contexts = []
 
     def _open(base_url: str, viewport: dict | None = None, **options):
+        # The tests' own probes (wait_for_function strings) are evaluated as script, which the
+        # app's CSP rightly forbids; test_csp_* checks the app itself under its CSP.
+        options.setdefault("bypass_csp", True)
         context = browser.new_context(viewport=viewport or DESKTOP, accept_downloads=True, **options)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)

@@ -529,7 +529,7 @@ def test_team_review_survives_a_new_analysis_and_the_public_sees_only_the_status
     assert page.inner_text(".review-note") == note
     assert "confirmed" in page.inner_text(".review-status")
 
-    public = browser.new_context().new_page()
+    public = browser.new_context(bypass_csp=True).new_page()
     public.goto(f"{demo_url}/?selected=flag:{flag['flag_id']}")
     public.wait_for_selector(".review-status")
     assert "confirmed" in public.inner_text(".review-status")
@@ -537,3 +537,24 @@ def test_team_review_survives_a_new_analysis_and_the_public_sees_only_the_status
     assert note not in json.dumps(api_geojson(demo_url, "/api/flags.geojson"))
     public.context.close()
     assert not watch.errors, f"browser console errors: {watch.errors}"
+
+
+# --------------------------------------------------------------------------- content security policy
+
+
+def test_csp_the_app_works_under_its_own_policy(demo_url, browser):
+    """No bypass here: only selectors (no script probes), and no CSP violation reported."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    response = page.goto(demo_url + "/?selected=concession:MW-007")
+    assert "script-src 'self' 'sha256-" in response.headers["content-security-policy"]
+    page.wait_for_selector(".leaflet-overlay-pane canvas")
+    page.wait_for_selector("#flag-table .ag-row")
+    page.wait_for_selector("#details .js-plotly-plot .main-svg")  # Plotly draws the licence's history
+    page.wait_for_selector(".leaflet-image-layer")  # the activity overlay
+    page.wait_for_timeout(500)
+    context.close()
+    assert not problems, problems
