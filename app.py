@@ -343,6 +343,7 @@ def run_plan_visits(args: argparse.Namespace) -> int:
         flags = analysis.flags if analysis is not None else pyogrio.read_dataframe(flags_path)
     except Exception as exc:
         raise MinewatchError(f"flags: {flags_path}: cannot be read: {' '.join(str(exc).split())}") from None
+    flags = with_review_status(flags, flags_path.parent) if analysis is not None else flags
     chosen = select_flags(flags, flag_ids=args.flag, min_score=args.min_score, flag_types=args.types,
                           period=args.period)  # fmt: skip
     if chosen.empty:
@@ -366,6 +367,19 @@ def run_plan_visits(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     return 0
+
+
+def with_review_status(flags, results_dir: Path):
+    """``flags`` plus ``review_status`` from the review database beside the results, if there is one."""
+    from layers.review_store import database_path, open_store
+
+    if not database_path(results_dir).exists() and not os.environ.get("MINEWATCH_DATABASE_URL"):
+        return flags
+    with open_store(results_dir) as store:
+        reviews = store.current()
+    flags = flags.copy()
+    flags["review_status"] = [reviews[f].status if f in reviews else "new" for f in flags["flag_id"]]
+    return flags
 
 
 def demo_args(out: str = "results/demo") -> argparse.Namespace:

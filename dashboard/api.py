@@ -78,7 +78,7 @@ def api_visit_plan(extension: str):
     if state().review_store is not None and not current_viewer().is_team:
         return flask.Response("planning visits needs a team sign-in\n", status=403, mimetype="text/plain")
     try:
-        plan = make_plan(state().analysis, request_from_args(flask.request.args))
+        plan = make_plan(state().analysis, request_from_args(flask.request.args), state().flags_for(current_viewer()))
     except ValueError as error:
         return flask.Response(f"cannot plan this visit: {error}\n", status=400, mimetype="text/plain")
     if extension == "gpx":

@@ -140,13 +140,14 @@ def site_page(stop: Stop, day_number: int, order: int, analysis: Analysis | None
     labels = {"decimal": "Decimal degrees (lat, lon)", "dms": "Degrees, minutes, seconds",
               "utm_wgs84": "UTM, WGS 84", "utm_arc1950": "UTM, Arc 1950 (local cadastre)"}  # fmt: skip
     coords = "".join(f"<tr><td>{labels[k]}</td><td>{_e(v)}</td></tr>" for k, v in forms.items())
-    listed = list(zip(stop.flag_types, stop.reasons, stop.flag_ids, strict=True))
+    statuses = stop.review_statuses or ["new"] * len(stop.flag_ids)
+    listed = list(zip(stop.flag_types, stop.reasons, stop.flag_ids, statuses, strict=True))
     reasons = "".join(
-        f"<li><b>{_e(FLAG_LABELS.get(t, t))}</b>: {_e(r)} <span class='muted'>({_e(f)})</span></li>"
-        for t, r, f in listed[:MAX_REASONS]
+        f"<li><b>{_e(FLAG_LABELS.get(t, t))}</b>: {_e(r)} <span class='muted'>({_e(f)}; review: {_e(s)})</span></li>"
+        for t, r, f, s in listed[:MAX_REASONS]
     )
     if len(listed) > MAX_REASONS:  # keep one stop on one A4 page; the rest are named by id
-        rest = ", ".join(_e(f) for _, _, f in listed[MAX_REASONS:])
+        rest = ", ".join(_e(f) for _, _, f, _ in listed[MAX_REASONS:])
         reasons += f"<li class='muted'>and {len(listed) - MAX_REASONS} more flags here: {rest}</li>"
     parts = [f"<section class='site' id='{_e(stop.stop_id)}'>", f"<h2>{_e(title)}</h2>"]
     if stop.holder:

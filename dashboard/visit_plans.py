@@ -40,9 +40,12 @@ def request_from_args(args) -> PlanRequest:
     return PlanRequest(flag_ids, args.get("start", "").strip(), days, hours, args.get("return", "1") != "0")
 
 
-def make_plan(analysis: Analysis, request: PlanRequest) -> Plan:
-    """The itinerary for ``request``; ``ValueError`` for an unknown base or no locatable flag."""
-    chosen = select_flags(analysis.flags, flag_ids=list(request.flag_ids))
+def make_plan(analysis: Analysis, request: PlanRequest, flags=None) -> Plan:
+    """The itinerary for ``request``; ``ValueError`` for an unknown base or no locatable flag.
+
+    ``flags`` (default the analysis') may carry ``review_status``, which the plan's files show.
+    """
+    chosen = select_flags(analysis.flags if flags is None else flags, flag_ids=list(request.flag_ids))
     if chosen.empty:
         raise ValueError("none of those flags has a location to visit")
     name, lon, lat = parse_base(request.start or default_base(analysis), analysis.context)

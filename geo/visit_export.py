@@ -51,7 +51,9 @@ def _waypoint(root: ET.Element, lon: float, lat: float, name: str, description: 
 def _describe(stop) -> str:
     where = f"Concession {stop.concession_id}. " if stop.concession_id else ""
     kinds = "; ".join(sorted({FLAG_LABELS.get(t, t) for t in stop.flag_types}))
-    return f"{where}{kinds}. " + " ".join(stop.reasons)
+    reviewed = sorted({s for s in stop.review_statuses if s != "new"})
+    review = f" Review: {', '.join(reviewed)}." if reviewed else ""
+    return f"{where}{kinds}. " + " ".join(stop.reasons) + review
 
 
 def plan_geojson_text(plan: Plan) -> str:

@@ -66,6 +66,7 @@ class Stop:
     concession_id: str | None
     holder: str | None
     score: float
+    review_statuses: list[str] = field(default_factory=list)  # per flag, when the flags carry them
 
 
 @dataclass
@@ -115,7 +116,8 @@ def stops_from_flags(flags: gpd.GeoDataFrame) -> list[Stop]:
     """One stop per place: flags within :data:`MERGE_WITHIN_M` of a stronger one join it.
 
     The stop's position is a point on the flag's own geometry (inside the digging, not
-    at a bounding-box centre that may fall outside it), in WGS 84 lon/lat.
+    at a bounding-box centre that may fall outside it), in WGS 84 lon/lat. A
+    ``review_status`` column, when present, travels with each flag into the plan.
     """
     if flags.empty:
         return []
@@ -124,10 +126,12 @@ def stops_from_flags(flags: gpd.GeoDataFrame) -> list[Stop]:
     stops: list[Stop] = []
     for (_, flag), point in zip(flags.iterrows(), points, strict=True):
         near = next((s for s in stops if _metres(s.lon, s.lat, point.x, point.y) <= MERGE_WITHIN_M), None)
+        status = str(flag["review_status"]) if "review_status" in flag.index else "new"
         if near is not None:
             near.flag_ids.append(flag["flag_id"])
             near.flag_types.append(flag["flag_type"])
             near.reasons.append(flag["reason"])
+            near.review_statuses.append(status)
             continue
         stops.append(
             Stop(
@@ -140,6 +144,7 @@ def stops_from_flags(flags: gpd.GeoDataFrame) -> list[Stop]:
                 concession_id=flag.get("concession_id") if isinstance(flag.get("concession_id"), str) else None,
                 holder=flag.get("holder") if isinstance(flag.get("holder"), str) else None,
                 score=float(flag["score"]),
+                review_statuses=[status],
             )
         )
     return stops
@@ -322,6 +327,7 @@ def stop_table(plan: Plan) -> pd.DataFrame:
                     "flag_ids": " ".join(stop.flag_ids),
                     "flag_types": " ".join(sorted(set(stop.flag_types))),
                     "reasons": " | ".join(stop.reasons),
+                    "review_statuses": " ".join(s.replace(" ", "_") for s in stop.review_statuses),
                 }
             )
     return pd.DataFrame(rows)

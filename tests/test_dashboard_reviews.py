@@ -138,3 +138,15 @@ def test_planning_is_for_the_team(site):
     assert server.test_client().get(query).status_code == 403
     client, _ = sign_in(server)
     assert client.get(query).status_code == 200
+
+
+def test_review_status_goes_into_the_visit_plan(site):
+    import gpxpy
+
+    server, _, flag_id, _ = site
+    save_as(server, "alice", flag_id, "confirmed", "seen", 0)
+    client, _ = sign_in(server)
+    gpx = gpxpy.parse(client.get(f"/api/visit-plan.gpx?flag={flag_id}&start=32.67,-18.97").get_data(as_text=True))
+    assert "Review: confirmed." in gpx.waypoints[1].description
+    rows = client.get(f"/api/visit-plan.csv?flag={flag_id}&start=32.67,-18.97").get_data(as_text=True)
+    assert "confirmed" in rows.splitlines()[1]

@@ -64,7 +64,7 @@ def update_visit_links(flag_ids, start, days, hours, back):
         return [], "Add flags to plan a visit."
     request = PlanRequest(tuple(flag_ids), (start or "").strip(), int(days or 2), float(hours or 10), bool(back))
     try:
-        plan = make_plan(state().analysis, request)
+        plan = make_plan(state().analysis, request, state().flags_for(current_viewer()))
     except ValueError as error:
         return [], f"Cannot plan: {error}"
     return visit_links(request), plan_summary(plan)
