@@ -4,6 +4,7 @@
     python app.py analyze --concessions C --production P --activity A [--national N] --out DIR
     python app.py serve --results DIR  # the dashboard on a saved analysis
     python app.py plan-visits --flags DIR/flags.geojson --start LON,LAT --out PLAN_DIR
+    python app.py build-activity --scenes SENTINEL2_DIR --out ACTIVITY_DIR
     gunicorn -w 2 app:server           # production (MINEWATCH_RESULTS=DIR, see README)
 
 Run ``python app.py COMMAND --help`` for every option. Bad input ends with one line on
@@ -150,6 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--no-return", action="store_true", help="sleep near the last stop instead of back at base")
     plan.add_argument("--no-pdf", action="store_true", help="skip the PDF even when Chromium is installed")
     plan.add_argument("--out", required=True, metavar="DIR", help="plan folder (replaced atomically)")
+    build = commands.add_parser(
+        "build-activity",
+        help="build activity rasters (one COG per period, and a STAC catalog) from Sentinel-2 L2A scenes",
+        description="Cloud-masked composites per period, spectral indices and a 0..1 disturbance score against "
+        "a baseline period, written as Cloud-Optimized GeoTIFFs plus a STAC catalog that 'analyze --activity' "
+        "reads. Runs in-process, or on a Dask cluster with --scheduler or MINEWATCH_SCHEDULER.",
+        epilog="Example (the bundled synthetic scenes):\n  python app.py build-activity --scenes data/demo_scenes "
+        "--out results/demo_activity",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from layers.activity_build import add_arguments as add_build_arguments
+
+    add_build_arguments(build)
     users = commands.add_parser(
         "users",
         help="manage team accounts: add, list, remove, passwd, role (run 'python app.py users --help')",
@@ -497,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_analyze(args)
         if args.command == "plan-visits":
             return run_plan_visits(args)
+        if args.command == "build-activity":
+            from layers.activity_build import run as run_build_activity
+
+            return run_build_activity(args)
         if args.command is None:
             args = parser.parse_args(["serve"])
         return run_serve(args)

@@ -1,0 +1,205 @@
+"""build-activity benchmark: the whole build against the time to just read its bands, on 1 and 2 Dask workers.
+
+Generates (once, into ``benchmarks/_data/``, never committed) two SYNTHETIC scene sets
+with ``data/build_demo_scenes.py``: 1024 x 1024 pixels at 10 m (10 km across) and
+2048 x 2048 (4x the area), each with 15 dates (2020-2022) of B02 B03 B04 B08 (10 m),
+B11 B12 SCL (20 m) as DEFLATE GeoTIFFs in 256-pixel blocks. Then, for 1 and 2 workers
+at both sizes, in a fresh Python process with a fresh ``dask.distributed.LocalCluster``
+(processes, one thread each), so that no run's memory is counted in another's:
+
+- a plain read of the files the build reads (B02 B03 B04 B08 B11 SCL of all dates) with
+  rasterio, one after the other, one thread, for reference (it also warms the page cache);
+- the whole build (``build_activity``: tiles, COGs, STAC catalog) on that cluster, with
+  the peak resident memory of the workers and of the client process (which also hosts
+  the scheduler) sampled every 20 ms with psutil, and the client's CPU time;
+- the read floor: the same band files read once in 512-pixel chunks through
+  ``layers.sentinel2.open_band`` (rioxarray + dask) and summed, on the same cluster.
+
+It prints megapixels (of the 10 m output grid) per second for both, their ratio, the
+speed-up of 2 workers over 1, and the peak memories at 1x and 4x area with the same
+512-pixel tiles. Run: ``python benchmarks/bench_activity.py`` (``--small`` for a quick run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = Path(__file__).resolve().parent / "_data"
+TILE_PX = 512
+READ_BANDS = ("B02", "B03", "B04", "B08", "B11", "SCL")
+
+
+def generator():
+    """``data/build_demo_scenes.py`` as a module."""
+    spec = importlib.util.spec_from_file_location("build_demo_scenes", ROOT / "data" / "build_demo_scenes.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def scenes_of_size(size_px: int) -> Path:
+    """The synthetic scene folder of ``size_px`` x ``size_px`` pixels, generated on first use."""
+    folder = DATA / f"activity_scenes_{size_px}"
+    if not (folder / "truth.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"generating {size_px} x {size_px} synthetic scenes into {folder} (once)...", flush=True)
+        started = time.perf_counter()
+        generator().build_scenes(folder, size_px)
+        print(f"  {time.perf_counter() - started:.0f} s", flush=True)
+    return folder
+
+
+class PeakSampler:
+    """Samples the resident memory of some processes in a thread; ``peak_mib`` holds each one's largest."""
+
+    def __init__(self, pids: dict[str, int], every_s: float = 0.02):
+        import psutil
+
+        self.processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.every_s = every_s
+        self.peak_mib = dict.fromkeys(pids, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, process in self.processes.items():
+                self.peak_mib[name] = max(self.peak_mib[name], process.memory_info().rss / 2**20)
+            time.sleep(self.every_s)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def read_floor_s(client, scenes: Path) -> float:
+    """Seconds to read every band the build reads once, in 512-pixel chunks (rioxarray + dask), on the cluster."""
+    import dask
+
+    from layers.sentinel2 import find_scenes, open_band
+
+    lazy = [open_band(scene.band(b), chunks=TILE_PX).sum() for scene in find_scenes(scenes) for b in READ_BANDS]
+    started = time.perf_counter()
+    dask.compute(*lazy, scheduler=client.get)
+    return time.perf_counter() - started
+
+
+def plain_read_s(scenes: Path) -> float:
+    """Seconds to read the same bands whole with rasterio, one file after the other, one thread (no dask)."""
+    import rasterio
+
+    from layers.sentinel2 import find_scenes
+
+    started = time.perf_counter()
+    with rasterio.Env(GDAL_NUM_THREADS=1):
+        for scene in find_scenes(scenes):
+            for band in READ_BANDS:
+                with rasterio.open(scene.band(band).path) as dataset:
+                    dataset.read(1)
+    return time.perf_counter() - started
+
+
+def run_config(scenes: Path, workers: int) -> dict:
+    """Build, then floor, on a fresh LocalCluster of ``workers`` single-threaded processes."""
+    import os
+
+    from distributed import Client, LocalCluster
+
+    from layers.activity_build import build_activity
+    from layers.sentinel2 import find_scenes, output_grid
+
+    grid = output_grid(find_scenes(scenes))
+    plain_s = plain_read_s(scenes)  # also warms the page cache
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        pids = {f"worker {i}": pid for i, pid in enumerate(client.run(os.getpid).values())}
+        with tempfile.TemporaryDirectory(dir=DATA) as out, PeakSampler({**pids, "client": os.getpid()}) as sampler:
+            cpu_before = time.process_time()
+            started = time.perf_counter()
+            build_activity(scenes, Path(out) / "activity", scheduler=client, tile_px=TILE_PX)
+            build_s = time.perf_counter() - started
+            client_cpu_s = time.process_time() - cpu_before
+        read_floor_s(client, scenes)  # warm the workers' rioxarray imports
+        floor_s = read_floor_s(client, scenes)
+    return {
+        "megapixels": grid.width * grid.height / 1e6,
+        "floor_s": floor_s,
+        "plain_s": plain_s,
+        "build_s": build_s,
+        "client_cpu_s": client_cpu_s,
+        "worker_peak_mib": max(v for k, v in sampler.peak_mib.items() if k != "client"),
+        "client_peak_mib": sampler.peak_mib["client"],
+    }
+
+
+def run_in_subprocess(scenes: Path, workers: int) -> dict:
+    """:func:`run_config` in a fresh Python process, so that no run's memory is counted in another's."""
+    command = [sys.executable, __file__, "--one", str(scenes), str(workers)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="512 and 1024 pixels instead of 1024 and 2048")
+    parser.add_argument("--one", nargs=2, metavar=("SCENES", "WORKERS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_config(Path(args.one[0]), int(args.one[1]))))
+        return
+    DATA.mkdir(exist_ok=True)
+    base_px = 512 if args.small else 1024
+    base, large = scenes_of_size(base_px), scenes_of_size(2 * base_px)
+    results = {}
+    for area, scenes in (("1x", base), ("4x", large)):
+        for workers in (1, 2):
+            results[f"{area} area, {workers} worker{'s' * (workers > 1)}"] = run_in_subprocess(scenes, workers)
+    print(f"\nsynthetic scenes: 15 dates (5 a year, 2020-2022), {TILE_PX}-pixel tiles, build = 2 periods")
+    print("MP = megapixels of the 10 m output grid; floor = reading the bands the build reads (rioxarray+dask)")
+    header = ("configuration", "grid MP", "floor s", "MP/s", "build s", "MP/s", "build/floor", "workers", "client")
+    print("{:20s} {:>7s} {:>8s} {:>6s} {:>8s} {:>6s} {:>11s} {:>12s} {:>9s} {:>10s}".format(*header, "client CPU"))
+    for name, r in results.items():
+        print(
+            f"{name:20s} {r['megapixels']:7.2f} {r['floor_s']:8.2f} {r['megapixels'] / r['floor_s']:6.2f} "
+            f"{r['build_s']:8.2f} {r['megapixels'] / r['build_s']:6.2f} {r['build_s'] / r['floor_s']:10.2f}x "
+            f"{r['worker_peak_mib']:8.0f} MiB {r['client_peak_mib']:5.0f} MiB {r['client_cpu_s']:8.2f} s"
+        )
+    one, two = results["1x area, 1 worker"], results["1x area, 2 workers"]
+    big_one, big = results["4x area, 1 worker"], results["4x area, 2 workers"]
+    print(
+        f"\nbuild on 1 worker: {one['build_s'] / one['floor_s']:.2f}x (1x area) and "
+        f"{big_one['build_s'] / big_one['floor_s']:.2f}x (4x) the read floor on that worker (goal: within 4x); "
+        f"{one['build_s'] / one['plain_s']:.2f}x a plain one-thread rasterio read of the files ({one['plain_s']:.2f} s)"
+    )
+    print(
+        f"2 workers vs 1: {one['build_s'] / two['build_s']:.2f}x faster at 1x area, "
+        f"{big_one['build_s'] / big['build_s']:.2f}x at 4x (goal: >= 1.7x)"
+    )
+    print(
+        f"peak memory at 4x area vs 1x (same tiles, 2 workers): largest worker "
+        f"{big['worker_peak_mib'] / two['worker_peak_mib']:.2f}x, this process "
+        f"{big['client_peak_mib'] / two['client_peak_mib']:.2f}x (goal: within 1.2x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

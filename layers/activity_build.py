@@ -1,0 +1,1016 @@
+"""Build activity rasters from Sentinel-2 scenes: one Cloud-Optimized GeoTIFF per period, and a STAC catalog.
+
+``build_activity(scenes, out_dir)`` reads Level-2A band files (:mod:`layers.sentinel2`),
+masks clouds with the scene classification and takes each period's median composite
+(:mod:`geo.composite`), and scores every pixel's disturbance 0..1 against a baseline
+period (:mod:`geo.spectral`). The output folder holds ``<period>.tif`` (float32 scores,
+nodata -9999, tagged ``MINEWATCH_SYNTHETIC=yes`` when any input scene says it is
+synthetic) and ``catalog.json``, a self-contained STAC catalog whose items carry
+``minewatch:period``, an ``activity`` asset and the provenance (input scene ids, method,
+parameters, software versions). ``layers.activity.find_activity_rasters`` reads the
+folder and the catalog alike, so ``app.py analyze --activity OUT`` takes either.
+
+How it runs
+-----------
+The output grid is cut into square tiles (512 x 512 pixels by default). Each tile goes
+through three tasks, and a task receives file paths and a window, never an open dataset:
+
+1. *water* (:func:`baseline_water_task`): the baseline's open water in the tile (B03,
+   B08, B11 and SCL of the baseline dates), returned as a bit mask of a few kilobytes;
+2. *changes* (:func:`changes_task`): every band of the baseline and of each period read
+   for exactly that tile (plus a few pixels of SCL around it for the cloud buffer),
+   composited and compared, for all periods at once; the river corridor needs the water
+   of the eight neighbouring tiles, which step 1 gave;
+3. *scores* (:func:`score_task`): the 3 x 3 median filter, the score and its growth
+   into connected bare ground, with a halo of changes from the neighbouring tiles.
+
+So every input pixel is read once (the baseline's B03, B08, B11 and SCL twice), the
+result does not depend on the tiling (tested), and memory per task depends on the tile
+size and the number of dates, not on the scene's area. The client holds the
+intermediate changes (2 bytes x 3 x periods per pixel) of about one row of tiles, and
+only their edges for the rows around it: that grows with the scene's width (about
+12 MB per 10 km of width for two periods at 512-pixel tiles), not with its area. The client writes finished tiles
+into temporary GeoTIFFs, turns each into a COG (rio-cogeo), validates it, writes the
+catalog, and swaps the folder in atomically: a failed run leaves the previous output as
+it was.
+
+By default the tasks run on a thread pool in this process. With ``scheduler`` (or the
+environment variable ``MINEWATCH_SCHEDULER``), e.g. ``tcp://host:8786``, they run on
+that Dask cluster (``dask.distributed``); its workers must have minewatch installed and
+see the input files at the same paths. GDAL settings (``GDAL_CACHEMAX`` ...) are read
+from the workers' environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import ctypes
+import datetime as dt
+import importlib.metadata
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.warp
+from pyproj import Transformer
+from rasterio.windows import Window
+
+from geo.composite import clear_mask, mask_observations, season_matched
+from geo.crs import WEB_CRS
+from geo.errors import InputError, MinewatchError
+from geo.periods import Period, parse_period
+from geo.spectral import (
+    STACK_BANDS,
+    UNSEEN,
+    Changes,
+    ScoreParameters,
+    baseline_reference,
+    filter_changes,
+    grow_into_workings,
+    observation_indices,
+    open_water,
+    period_state,
+    pixel_changes,
+    river_corridor,
+    score_of_changes,
+)
+from layers.activity import Grid
+from layers.atomic import atomic_folder
+from layers.sentinel2 import REFLECTANCE_BANDS, Scene, find_scenes, output_grid, read_reflectance, read_scl
+
+ENV_SCHEDULER = "MINEWATCH_SCHEDULER"
+DEFAULT_TILE_PX = 512
+NODATA = -9999.0
+MARKER = "catalog.json"
+TASK_GDAL_CACHE_MB = 64
+CLIENT_GDAL_CACHE_MB = 16  # the temporary tiles and the COGs stream through it: keep it small
+CHANGES_DTYPE = np.float16
+TRIM_EVERY_TILES = 4
+METHOD = (
+    "Sentinel-2 L2A; SCL classes 0,1,3,8,9,10,11 masked (cloud and shadow classes grown by cloud_buffer_m); "
+    "each clear observation paired with the baseline's clear observation nearest in day of year (within "
+    "season_window_days); median composites of the paired observations and of their partners; "
+    "score = min(1, vegetation_weight * ramp(partner NDVI - paired NDVI, ndvi_drop) + bare_weight * "
+    "ramp(paired BSI - partner BSI, bsi_rise)) (no pair: the baseline's min NDVI and max BSI against the "
+    "period's composite); open water = MNDWI or NDWI > water_index; baseline water, sandbars (bare in the "
+    "baseline) and water inside the river corridor (baseline water grown by corridor_m) score 0; new water "
+    "outside it scores its vegetation loss (pit ponds); never seen clear = nodata"
+)
+VERSIONED_PACKAGES = ("numpy", "scipy", "rasterio", "pyproj", "dask", "distributed", "rio-cogeo", "pystac")
+
+Progress = Callable[[str, int, int], None]
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """One tile's work: a window of the output grid and the scenes that touch it (file paths only)."""
+
+    row: int  # tile index, not pixels
+    col: int
+    tile_px: int
+    grid: Grid
+    baseline: tuple[Scene, ...]
+    periods: tuple[tuple[str, tuple[Scene, ...]], ...]
+    params: ScoreParameters
+    buffer_px: int
+    corridor_px: int
+    grow_px: int = 0
+
+    @property
+    def score_halo_px(self) -> int:
+        """Pixels of changes around the tile that step 3 needs: the filter's, then the growth's."""
+        return self.params.filter_px + self.grow_px
+
+    @property
+    def window(self) -> Window:
+        """The tile as a window of the output grid (pixels)."""
+        return tile_window(self.grid, self.tile_px, self.row, self.col)
+
+
+def tile_window(grid: Grid, tile_px: int, row: int, col: int) -> Window:
+    """Tile ``(row, col)`` of ``grid`` cut into ``tile_px`` squares (smaller at the right and bottom)."""
+    top, left = row * tile_px, col * tile_px
+    return Window(left, top, min(tile_px, grid.width - left), min(tile_px, grid.height - top))
+
+
+def baseline_water_task(job: TileJob) -> np.ndarray:
+    """Step 1: the baseline's open water in the tile, as ``numpy.packbits`` of a boolean mask.
+
+    Water is :func:`geo.spectral.open_water` (MNDWI or NDWI above ``params.water_index``)
+    on any clear baseline date.
+    """
+    window = job.window
+    water = np.zeros((window.height, window.width), dtype=bool)
+    with _task_env():
+        for scene in job.baseline:
+            clear = _clear(scene, job)
+            if not clear.any():
+                continue
+            green, nir, swir1 = (read_reflectance(scene.band(b), job.grid, window) for b in ("B03", "B08", "B11"))
+            water |= clear & open_water(green, nir, swir1, job.params.water_index)
+    return np.packbits(water)
+
+
+def changes_task(job: TileJob, water_around: list[list[np.ndarray | None]]) -> np.ndarray:
+    """Step 2: each period's vegetation loss, bare-soil gain and pixel class in the tile.
+
+    Parameters
+    ----------
+    job:
+        The tile.
+    water_around:
+        3 x 3 packed water masks (:func:`baseline_water_task`) of this tile and its
+        neighbours, row by row; None beyond the grid's edges.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(period, 3, row, column)`` float16: loss, gain and class
+        (:class:`geo.spectral.Changes`). Half precision (about 0.0005 at 1) halves what
+        travels to the client and what it holds; the score's ramps are 0.1 wide.
+    """
+    params = job.params
+    window = job.window
+    out = np.full((len(job.periods), 3, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
+    with _task_env():
+        base_stack, base_days = _stack(job.baseline, job)
+        base_indices = observation_indices(base_stack)
+        base = baseline_reference(base_stack, params, base_indices)
+        del base_stack
+        water = _assemble(job, _unpack_around(job, water_around), job.corridor_px, fill=False)
+        corridor = _crop(river_corridor(water, job.corridor_px), job.corridor_px)
+        for i, (_label, scenes) in enumerate(job.periods):
+            stack, days = _stack(scenes, job)
+            indices = observation_indices(stack)
+            paired, partners = season_matched(indices, days, base_indices, base_days, params.season_window_days)
+            state = period_state(stack, paired, partners, params, indices)
+            changes = pixel_changes(state, base, corridor, params)
+            out[i] = np.stack([changes.loss, changes.gain, changes.kind])
+    return out
+
+
+def score_task(job: TileJob, changes_with_halo: np.ndarray) -> np.ndarray:
+    """Step 3: the scores of every period in the tile, ``(period, row, column)`` float32.
+
+    ``changes_with_halo`` is :func:`changes_task`'s output for the tile grown by
+    :attr:`TileJob.score_halo_px` pixels taken from the neighbouring tiles (NaN beyond
+    the grid), so that the median filter and the growth into workings are the same as
+    on one whole raster.
+    """
+    params = job.params
+    scores = []
+    for loss, gain, kind in changes_with_halo.astype(np.float32):
+        changes = Changes(loss, gain, np.nan_to_num(kind, nan=UNSEEN).astype(np.uint8))
+        score = score_of_changes(filter_changes(changes, params.filter_px), params)
+        score = grow_into_workings(score, changes.kind, job.grow_px, params)
+        scores.append(_crop(score, job.score_halo_px))
+    return np.stack(scores) if scores else np.zeros((0, job.window.height, job.window.width), np.float32)
+
+
+@contextmanager
+def _task_env() -> Iterator[None]:
+    """A small GDAL block cache unless the worker's environment sets one: each tile is read once."""
+    cache = nullcontext() if "GDAL_CACHEMAX" in os.environ else rasterio.Env(GDAL_CACHEMAX=TASK_GDAL_CACHE_MB << 20)
+    with cache:
+        yield
+
+
+def _clear(scene: Scene, job: TileJob) -> np.ndarray:
+    """Usable pixels of one scene in the tile: the SCL is read with a halo so the cloud buffer is exact."""
+    window, pad = job.window, job.buffer_px
+    row, col, height, width = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+    top, left = max(row - pad, 0), max(col - pad, 0)
+    bottom, right = min(row + height + pad, job.grid.height), min(col + width + pad, job.grid.width)
+    scl = read_scl(scene.band("SCL"), job.grid, Window(left, top, right - left, bottom - top))
+    padding = ((top - row + pad, row + height + pad - bottom), (left - col + pad, col + width + pad - right))
+    clear = clear_mask(np.pad(scl, padding), buffer_px=pad)
+    return clear[pad : pad + height, pad : pad + width]
+
+
+def _stack(scenes: tuple[Scene, ...], job: TileJob) -> tuple[np.ndarray, np.ndarray]:
+    """Masked reflectances of ``scenes`` in the tile, ``(date, band, row, column)``, and each date's day of year.
+
+    Dates with no clear pixel in the tile (cloudy, or outside the scene) are left out.
+    """
+    window = job.window
+    layers, days = [], []
+    for scene in scenes:
+        clear = _clear(scene, job)
+        if not clear.any():
+            continue  # nothing to read
+        bands = np.stack([read_reflectance(scene.band(b), job.grid, window) for b in REFLECTANCE_BANDS])
+        layers.append(mask_observations(bands, clear))
+        days.append(scene.date.timetuple().tm_yday)
+    if not layers:
+        empty = np.full((0, len(STACK_BANDS), window.height, window.width), np.nan, dtype=np.float32)
+        return empty, np.zeros(0, dtype=int)
+    return np.stack(layers), np.array(days)
+
+
+def _neighbour(job: TileJob, di: int, dj: int) -> Window | None:
+    rows, cols = math.ceil(job.grid.height / job.tile_px), math.ceil(job.grid.width / job.tile_px)
+    row, col = job.row + di, job.col + dj
+    if not (0 <= row < rows and 0 <= col < cols):
+        return None
+    return tile_window(job.grid, job.tile_px, row, col)
+
+
+def _unpack_around(job: TileJob, packed: list[list[np.ndarray | None]]) -> list[list[np.ndarray | None]]:
+    """The 3 x 3 packed water masks as boolean arrays of their tiles' shapes."""
+    unpacked = [[None] * 3 for _ in range(3)]
+    for i, di in enumerate((-1, 0, 1)):
+        for j, dj in enumerate((-1, 0, 1)):
+            window = _neighbour(job, di, dj)
+            if packed[i][j] is not None and window is not None:
+                size = window.height * window.width
+                unpacked[i][j] = np.unpackbits(packed[i][j], count=size).reshape(window.height, window.width) > 0
+    return unpacked
+
+
+def _assemble(job: TileJob, around: list[list[np.ndarray | None]], halo: int, fill) -> np.ndarray:
+    """The tile's array grown by ``halo`` pixels from its neighbours' arrays (``fill`` beyond the grid).
+
+    ``around`` holds the 3 x 3 arrays (tile shapes on the last two axes, the same
+    leading axes) of the tile and its neighbours; the halo must not exceed a tile.
+    """
+    centre = around[1][1]
+    height, width = centre.shape[-2:]
+    out = np.full((*centre.shape[:-2], height + 2 * halo, width + 2 * halo), fill, dtype=centre.dtype)
+    for i in range(3):
+        for j in range(3):
+            part = around[i][j]
+            if part is None:
+                continue
+            rows = _span(i, part.shape[-2], height, halo)
+            cols = _span(j, part.shape[-1], width, halo)
+            out[..., rows[0] : rows[1], cols[0] : cols[1]] = _take(part, rows[2], rows[3], cols[2], cols[3])
+    return out
+
+
+class _Edges:
+    """The strips ``halo`` pixels wide along the four edges of a tile's array: all its neighbours need of it.
+
+    Once a tile's own scores are submitted, the client keeps only these, so it holds full
+    intermediate arrays for about one row of tiles instead of three.
+    """
+
+    def __init__(self, values: np.ndarray, halo: int):
+        self.shape = values.shape
+        self.dtype = values.dtype
+        self.halo = halo
+        self.top, self.bottom = values[..., :halo, :].copy(), values[..., -halo:, :].copy()
+        self.left, self.right = values[..., :, :halo].copy(), values[..., :, -halo:].copy()
+
+    def take(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """``values[..., r0:r1, c0:c1]`` of the original array, which must lie within one strip."""
+        height, width = self.shape[-2:]
+        halo = self.halo
+        if r1 <= halo:
+            return self.top[..., r0:r1, c0:c1]
+        if r0 >= height - halo:
+            return self.bottom[..., r0 - (height - halo) : r1 - (height - halo), c0:c1]
+        if c1 <= halo:
+            return self.left[..., r0:r1, c0:c1]
+        if c0 >= width - halo:
+            return self.right[..., r0:r1, c0 - (width - halo) : c1 - (width - halo)]
+        raise ValueError(f"rows {r0}:{r1}, columns {c0}:{c1} are not within {halo} pixels of an edge")
+
+
+def _take(part, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    return part.take(r0, r1, c0, c1) if isinstance(part, _Edges) else part[..., r0:r1, c0:c1]
+
+
+def _span(position: int, size: int, centre_size: int, halo: int) -> tuple[int, int, int, int]:
+    """Where a neighbour's strip goes in the grown array and which of its pixels: (to, to_end, from, from_end)."""
+    if position == 0:
+        take = min(halo, size)
+        return halo - take, halo, size - take, size
+    if position == 1:
+        return halo, halo + centre_size, 0, centre_size
+    take = min(halo, size)
+    return halo + centre_size, halo + centre_size + take, 0, take
+
+
+def _crop(values: np.ndarray, halo: int) -> np.ndarray:
+    return values[..., halo : values.shape[-2] - halo, halo : values.shape[-1] - halo] if halo else values
+
+
+# ----------------------------------------------------------------------------- running tasks
+
+
+class _Runner:
+    """Submit tasks to a thread pool in this process or to a Dask cluster, one interface for both."""
+
+    def __init__(self, client=None):
+        self.client = client
+        self.pool = None if client is not None else concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1)
+        self.finished = None
+        if client is not None:
+            from distributed import as_completed
+
+            self.finished = as_completed(with_results=False, loop=client.loop)
+
+    @property
+    def slots(self) -> int:
+        """How many tasks may be in flight: twice the threads that run them."""
+        if self.client is None:
+            return 2 * (os.cpu_count() or 1)
+        return 2 * (sum(self.client.nthreads().values()) or 1)
+
+    def submit(self, function, *args):
+        """Start ``function(*args)``; returns a future."""
+        if self.client is None:
+            return self.pool.submit(function, *args)
+        future = self.client.submit(function, *args, pure=False)
+        self.finished.add(future)
+        return future
+
+    def wait_any(self, futures) -> list:
+        """Block until at least one of ``futures`` is done; return those done."""
+        if self.client is None:
+            return list(concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED).done)
+        done = [next(self.finished)]
+        done += self.finished.next_batch(block=False) if not self.finished.is_empty() else []
+        return done
+
+    def cancel(self, futures) -> None:
+        """Stop what has not run yet (after an error)."""
+        if self.client is None:
+            for future in futures:
+                future.cancel()
+        elif futures:
+            self.client.cancel(list(futures))
+
+    def close(self) -> None:
+        """Release the thread pool (a cluster client is closed by whoever opened it)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_tiles(
+    jobs: dict[tuple[int, int], TileJob],
+    runner: _Runner,
+    on_scores: Callable[[TileJob, np.ndarray], None],
+    progress: Progress | None = None,
+) -> None:
+    """Run the three steps of every tile, keeping few tiles in flight; ``on_scores`` gets each finished tile.
+
+    Steps: water (:func:`baseline_water_task`), changes (:func:`changes_task`, needs the
+    water of the 3 x 3 tiles around), scores (:func:`score_task`, needs a one-pixel halo
+    of the changes around). Tiles go in row order; each step runs at most one tile row
+    ahead of the next step, and a step's results are dropped as soon as no tile still
+    needs them, so the client holds about three rows of small intermediate results.
+    """
+    order = sorted(jobs)
+    total = len(order)
+    results: list[dict[tuple[int, int], np.ndarray]] = [{}, {}]
+    cursor = [0, 0, 0]
+    pending: dict = {}
+    finished = 0
+
+    def row_at(stage: int) -> float:
+        return order[cursor[stage]][0] if cursor[stage] < total else math.inf
+
+    try:
+        while finished < total:
+            for stage in (2, 1, 0):
+                while len(pending) < runner.slots and cursor[stage] < total:
+                    key = order[cursor[stage]]
+                    if stage < 2 and key[0] > row_at(stage + 1) + 1:
+                        break
+                    if stage > 0 and not _neighbours_ready(key, jobs, results[stage - 1]):
+                        break
+                    pending[_submit(runner, stage, jobs[key], results)] = (stage, key)
+                    cursor[stage] += 1
+                    if stage == 2:  # its neighbours need only its edges from now on
+                        halo = jobs[key].score_halo_px
+                        if min(results[1][key].shape[-2:]) > 2 * halo:
+                            results[1][key] = _Edges(results[1][key], halo)
+            for future in runner.wait_any(list(pending)):
+                stage, key = pending.pop(future)
+                result = future.result()
+                if stage < 2:
+                    results[stage][key] = result
+                    continue
+                on_scores(jobs[key], result)
+                finished += 1
+                if finished % TRIM_EVERY_TILES == 0:
+                    _release_freed_memory()
+                if progress is not None:
+                    progress("scoring tiles", finished, total)
+            for stage in (0, 1):
+                needed_from = row_at(stage + 1) - 1
+                for old in [k for k in results[stage] if k[0] < needed_from]:
+                    del results[stage][old]
+    finally:
+        runner.cancel(list(pending))
+
+
+def _release_freed_memory() -> None:
+    """Give freed heap memory back to the system (glibc only; elsewhere nothing happens).
+
+    Tiles' arrays are a few megabytes each; glibc raises its mmap threshold after the
+    first frees and then keeps freed tiles in the heap, so without this the client's
+    resident memory creeps up with the number of tiles although little is alive.
+    """
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _submit(runner: _Runner, stage: int, job: TileJob, results: list[dict]):
+    if stage == 0:
+        return runner.submit(baseline_water_task, job)
+    around = [[results[stage - 1].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
+    if stage == 1:
+        return runner.submit(changes_task, job, around)
+    return runner.submit(score_task, job, _assemble(job, around, job.score_halo_px, fill=np.nan))
+
+
+def _neighbours_ready(key: tuple[int, int], jobs: dict, done: dict) -> bool:
+    return all(
+        (key[0] + di, key[1] + dj) in done or (key[0] + di, key[1] + dj) not in jobs
+        for di in (-1, 0, 1)
+        for dj in (-1, 0, 1)
+    )
+
+
+# ----------------------------------------------------------------------------- the build
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a build will do: the grid, the baseline and the periods with their scenes."""
+
+    grid: Grid
+    baseline: Period
+    baseline_scenes: tuple[Scene, ...]
+    periods: tuple[tuple[Period, tuple[Scene, ...]], ...]
+
+    @property
+    def synthetic(self) -> bool:
+        """True when any scene used declares itself synthetic."""
+        scenes = self.baseline_scenes + tuple(s for _, group in self.periods for s in group)
+        return any(s.synthetic for s in scenes)
+
+
+def plan_build(scenes: list[Scene], periods: list[str] | None = None, baseline: str | None = None) -> BuildPlan:
+    """Choose the baseline and the periods, and give each its scenes.
+
+    The baseline defaults to the year of the earliest scene; the periods default to
+    every later year with scenes. Raises :class:`InputError` for a period that is not
+    ``YYYY``, ``YYYY-Qn`` or ``YYYY-MM``, or that no scene falls in.
+    """
+    years = sorted({s.date.year for s in scenes})
+    base = _parse(baseline, "--baseline") if baseline else parse_period(str(years[0]))
+    if periods:
+        chosen = [_parse(p, "--periods") for p in periods]
+    else:
+        chosen = [parse_period(str(y)) for y in years if parse_period(str(y)).start > base.end]
+        if not chosen:
+            raise InputError(
+                f"{_LAYER}: the scenes cover only {', '.join(map(str, years))}: give scenes of a later year than "
+                f"the baseline {base.label}, or choose --baseline and --periods"
+            )
+    available = ", ".join(sorted({s.date.isoformat()[:7] for s in scenes}))
+    base_scenes = _scenes_in(scenes, base)
+    if not base_scenes:
+        raise InputError(f"{_LAYER}: no scene falls in the baseline {base.label} (scenes cover {available})")
+    groups = []
+    for period in sorted(set(chosen)):
+        group = _scenes_in(scenes, period)
+        if not group:
+            raise InputError(f"{_LAYER}: no scene falls in period {period.label} (scenes cover {available})")
+        groups.append((period, group))
+    used = list(base_scenes) + [s for _, group in groups for s in group]
+    return BuildPlan(output_grid(used), base, base_scenes, tuple(groups))
+
+
+_LAYER = "build-activity"
+
+
+def _parse(text: str, option: str) -> Period:
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise InputError(f"{_LAYER}: {option} {text}: {exc}") from None
+
+
+def _scenes_in(scenes: list[Scene], period: Period) -> tuple[Scene, ...]:
+    return tuple(s for s in scenes if period.start <= s.date <= period.end)
+
+
+def make_jobs(
+    plan: BuildPlan, params: ScoreParameters, tile_px: int = DEFAULT_TILE_PX
+) -> dict[tuple[int, int], TileJob]:
+    """One job per tile of the plan's grid, each with only the scenes whose footprint touches it."""
+    grid = plan.grid
+    pixel_m = abs(grid.transform.a)
+    corridor_px = params.pixels(params.corridor_m, pixel_m)
+    grow_px = params.pixels(params.grow_m, pixel_m)
+    if max(corridor_px, grow_px + params.filter_px) > tile_px:
+        raise InputError(f"{_LAYER}: corridor_m or grow_m is wider than a tile ({tile_px} pixels); use larger tiles")
+    footprints = {
+        s.scene_id: _footprint(s, grid) for s in plan.baseline_scenes + tuple(x for _, g in plan.periods for x in g)
+    }
+    jobs = {}
+    for row in range(math.ceil(grid.height / tile_px)):
+        for col in range(math.ceil(grid.width / tile_px)):
+            window = tile_window(grid, tile_px, row, col)
+
+            def touching(scenes: tuple[Scene, ...], window: Window = window) -> tuple[Scene, ...]:
+                return tuple(s for s in scenes if _overlaps(footprints[s.scene_id], window))
+
+            jobs[(row, col)] = TileJob(
+                row=row,
+                col=col,
+                tile_px=tile_px,
+                grid=grid,
+                baseline=touching(plan.baseline_scenes),
+                periods=tuple((p.label, touching(group)) for p, group in plan.periods),
+                params=params,
+                buffer_px=params.pixels(params.cloud_buffer_m, pixel_m),
+                corridor_px=corridor_px,
+                grow_px=grow_px,
+            )
+    return jobs
+
+
+def _footprint(scene: Scene, grid: Grid) -> tuple[float, float, float, float]:
+    """The scene's B04 extent in grid pixels: ``(row_min, col_min, row_max, col_max)``."""
+    band = scene.band("B04")
+    bounds = band.bounds()
+    if band.crs_wkt != grid.crs.to_wkt():
+        bounds = rasterio.warp.transform_bounds(band.crs_wkt, grid.crs, *bounds, densify_pts=21)
+    inverse = ~grid.transform
+    cols, rows = zip(*(inverse @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])), strict=True)
+    return min(rows), min(cols), max(rows), max(cols)
+
+
+def _overlaps(footprint: tuple[float, float, float, float], window: Window) -> bool:
+    row_min, col_min, row_max, col_max = footprint
+    return (
+        row_min < window.row_off + window.height
+        and row_max > window.row_off
+        and col_min < window.col_off + window.width
+        and col_max > window.col_off
+    )
+
+
+def build_activity(
+    scenes_path: str | Path,
+    out_dir: str | Path,
+    periods: list[str] | None = None,
+    baseline: str | None = None,
+    scheduler=None,
+    progress: Progress | None = None,
+    *,
+    params: ScoreParameters | None = None,
+    tile_px: int = DEFAULT_TILE_PX,
+) -> list[Path]:
+    """Build one activity COG per period and a STAC catalog of them into ``out_dir``.
+
+    Parameters
+    ----------
+    scenes_path:
+        A folder of Sentinel-2 L2A band files or a local STAC JSON file
+        (see :mod:`layers.sentinel2`).
+    out_dir:
+        The output folder: new, empty, or an earlier output (it holds ``catalog.json``);
+        replaced all at once when the build succeeds.
+    periods:
+        Period labels (``"2021"``, ``"2021-Q3"``, ``"2021-06"``); default every year with
+        scenes after the baseline.
+    baseline:
+        The period before mining that every period is compared with; default the year
+        of the earliest scene.
+    scheduler:
+        A Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``;
+        default the environment variable ``MINEWATCH_SCHEDULER``, else a thread pool in
+        this process.
+    progress:
+        ``progress(step, done, total)``; if it also has a ``step(message)`` method, that
+        gets one-line messages (the Dask dashboard link among them).
+    params:
+        Score settings (default :class:`geo.spectral.ScoreParameters`).
+    tile_px:
+        Tile size in pixels: memory per task grows with its square times the dates.
+
+    Returns
+    -------
+    list[pathlib.Path]
+        The COGs written, ``out_dir/<period>.tif``, in period order.
+    """
+    params = params or ScoreParameters()
+    say = getattr(progress, "step", None) or (lambda message: None)
+    scenes = find_scenes(scenes_path)
+    plan = plan_build(scenes, periods, baseline)
+    grid = plan.grid
+    say(
+        f"{len(scenes)} scenes; baseline {plan.baseline.label} ({len(plan.baseline_scenes)} dates); periods "
+        + ", ".join(f"{p.label} ({len(g)} dates)" for p, g in plan.periods)
+        + f"; grid {grid.width} x {grid.height} pixels of {abs(grid.transform.a):g} m"
+    )
+    jobs = make_jobs(plan, params, tile_px)
+    started = time.monotonic()
+    with _client_for(scheduler, say) as client, atomic_folder(out_dir, MARKER) as staging:
+        runner = _Runner(client)
+        work = staging / ".work"
+        work.mkdir()
+        try:
+            with (
+                rasterio.Env(GDAL_CACHEMAX=CLIENT_GDAL_CACHE_MB << 20),
+                _TileWriters(work, grid, [p.label for p, _ in plan.periods], tile_px) as writers,
+            ):
+                run_tiles(jobs, runner, writers.write, progress)
+        finally:
+            runner.close()
+        _release_freed_memory()
+        outputs = []
+        for period, _ in plan.periods:  # one at a time: each already compresses on every core
+            say(f"writing {period.label}.tif (Cloud-Optimized GeoTIFF)")
+            outputs.append(_write_cog(work / f"{period.label}.tif", staging / f"{period.label}.tif", plan, period))
+        shutil.rmtree(work)
+        _write_catalog(staging, plan, params, tile_px, time.monotonic() - started)
+    out = Path(out_dir).expanduser().absolute()
+    return [out / path.name for path in outputs]
+
+
+@contextmanager
+def _client_for(scheduler, say: Callable[[str], None]) -> Iterator[object | None]:
+    """The Dask client to run on (None: this process), connected for the build and closed after."""
+    scheduler = scheduler if scheduler is not None else os.environ.get(ENV_SCHEDULER) or None
+    if scheduler is None or scheduler in {"threads", "local"}:
+        yield None
+        return
+    from distributed import Client
+
+    if isinstance(scheduler, Client):
+        _check_workers(scheduler, str(scheduler.scheduler.address))
+        say(f"on the Dask cluster at {scheduler.scheduler.address}; dashboard: {scheduler.dashboard_link}")
+        yield scheduler
+        return
+    try:
+        client = Client(str(scheduler), timeout="20s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"{_LAYER}: --scheduler {scheduler}: cannot connect to a Dask scheduler: {exc}") from None
+    try:
+        _check_workers(client, str(scheduler))
+        say(
+            f"on the Dask cluster at {scheduler} ({len(client.nthreads())} workers); dashboard: {client.dashboard_link}"
+        )
+        yield client
+    finally:
+        client.close()
+
+
+def _check_workers(client, address: str) -> None:
+    if not client.nthreads():
+        raise InputError(f"{_LAYER}: --scheduler {address}: the cluster has no workers")
+    missing = [w for w, ok in client.run(_can_import_minewatch).items() if not ok]
+    if missing:
+        raise InputError(
+            f"{_LAYER}: --scheduler {address}: workers {', '.join(missing)} cannot import minewatch; "
+            "install it on every worker (pip install minewatch, or the same environment image)"
+        )
+
+
+def _can_import_minewatch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("layers.activity_build") is not None
+
+
+class _TileWriters:
+    """Temporary tiled GeoTIFFs, one per period, written tile by tile as results arrive."""
+
+    def __init__(self, folder: Path, grid: Grid, labels: list[str], tile_px: int):
+        self.paths = [folder / f"{label}.tif" for label in labels]
+        self.profile = dict(
+            driver="GTiff",
+            width=grid.width,
+            height=grid.height,
+            count=1,
+            dtype="float32",
+            crs=grid.crs,
+            transform=grid.transform,
+            nodata=NODATA,
+            tiled=True,
+            blockxsize=min(512, tile_px),
+            blockysize=min(512, tile_px),
+            compress="ZSTD",
+            zstd_level=1,
+            BIGTIFF="IF_SAFER",
+        )
+        self.datasets = []
+
+    def __enter__(self) -> _TileWriters:
+        self.datasets = [rasterio.open(path, "w", **self.profile) for path in self.paths]
+        return self
+
+    def write(self, job: TileJob, scores: np.ndarray) -> None:
+        """Write one tile's scores (NaN becomes the nodata value)."""
+        for dataset, layer in zip(self.datasets, scores, strict=True):
+            dataset.write(np.where(np.isnan(layer), np.float32(NODATA), layer), 1, window=job.window)
+
+    def __exit__(self, *exc) -> None:
+        for dataset in self.datasets:
+            dataset.close()
+
+
+def _write_cog(source: Path, target: Path, plan: BuildPlan, period: Period) -> Path:
+    from rio_cogeo.cogeo import cog_validate
+    from rio_cogeo.profiles import cog_profiles
+
+    profile = cog_profiles.get("deflate")
+    profile.update(predictor=3, blockxsize=512, blockysize=512)
+    tags = {
+        "PERIOD": period.label,
+        "BASELINE": plan.baseline.label,
+        "UNITS": "mining-disturbance score 0..1 (nodata -9999: never seen cloud-free)",
+        "DESCRIPTION": f"minewatch activity score {period.label} against baseline {plan.baseline.label}, "
+        "built from Sentinel-2 L2A scenes",
+    }
+    if plan.synthetic:
+        tags["MINEWATCH_SYNTHETIC"] = "yes"
+        tags["DESCRIPTION"] += " that are SYNTHETIC (not real imagery)"
+    with warnings.catch_warnings():
+        # rio-cogeo multiplies Affine objects with `*`, which affine >= 2.4 flags as pending deprecation
+        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+        _translate(source, target, profile, tags)
+    valid, errors, _warnings = cog_validate(str(target), quiet=True)
+    if not valid:
+        raise RuntimeError(f"{target}: the Cloud-Optimized GeoTIFF written is not valid: {'; '.join(errors)}")
+    return target
+
+
+def _translate(source: Path, target: Path, profile: dict, tags: dict) -> None:
+    from rio_cogeo.cogeo import cog_translate
+
+    config = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": CLIENT_GDAL_CACHE_MB, "GDAL_TIFF_INTERNAL_MASK": True}
+    cog_translate(
+        str(source),
+        str(target),
+        profile,
+        nodata=NODATA,
+        overview_resampling="average",
+        in_memory=False,
+        config=config,
+        quiet=True,
+        additional_cog_metadata=tags,
+    )
+
+
+def _write_catalog(folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: int, seconds: float) -> None:
+    """A self-contained STAC catalog of the period COGs with their provenance, validated with pystac."""
+    import pystac
+
+    catalog = pystac.Catalog(
+        id="minewatch-activity",
+        title="minewatch activity layers" + (" (SYNTHETIC inputs)" if plan.synthetic else ""),
+        description=f"Mining-disturbance scores 0..1 per period against the baseline {plan.baseline.label}, "
+        "built by minewatch build-activity from Sentinel-2 L2A scenes.",
+    )
+    geometry, bbox = _footprint_lonlat(plan.grid)
+    software = software_versions()
+    for period, scenes in plan.periods:
+        item = pystac.Item(
+            id=f"activity-{period.label}",
+            geometry=geometry,
+            bbox=bbox,
+            datetime=None,
+            start_datetime=dt.datetime.combine(period.start, dt.time.min, dt.UTC),
+            end_datetime=dt.datetime.combine(period.end, dt.time.max, dt.UTC),
+            properties={
+                "minewatch:period": period.label,
+                "minewatch:baseline": plan.baseline.label,
+                "minewatch:synthetic": plan.synthetic,
+                "minewatch:input_scenes": [s.scene_id for s in scenes],
+                "minewatch:input_dates": [s.date.isoformat() for s in scenes],
+                "minewatch:baseline_scenes": [s.scene_id for s in plan.baseline_scenes],
+                "minewatch:method": METHOD,
+                "minewatch:parameters": {**params.to_dict(), "tile_px": tile_px},
+                "minewatch:software": software,
+                "minewatch:build_seconds": round(seconds, 1),
+                "proj:code": _crs_code(plan.grid),
+            },
+        )
+        item.add_asset(
+            "activity",
+            pystac.Asset(
+                href=str(folder / f"{period.label}.tif"),
+                media_type=pystac.MediaType.COG,
+                roles=["data"],
+                title=f"disturbance score {period.label} (float32 0..1, nodata {NODATA:g})",
+            ),
+        )
+        catalog.add_item(item)
+    catalog.normalize_hrefs(folder.as_posix() + "/")  # the slash: ".out.tmp-x" would pass for a file name
+    catalog.make_all_asset_hrefs_relative()
+    _validate_stac(catalog)
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+
+
+def _validate_stac(catalog) -> None:
+    try:
+        import jsonschema  # noqa: F401  (pystac's validator needs it)
+    except ImportError:
+        return
+    catalog.validate_all()
+
+
+def _footprint_lonlat(grid: Grid) -> tuple[dict, list[float]]:
+    """The grid's outline in WGS 84 lon/lat (21 points a side) and its bbox."""
+    transformer = Transformer.from_crs(grid.crs, WEB_CRS, always_xy=True)
+    steps = np.linspace(0, 1, 21)
+    edge_x = np.concatenate([steps, np.ones(21), steps[::-1], np.zeros(21)]) * grid.width
+    edge_y = np.concatenate([np.zeros(21), steps, np.ones(21), steps[::-1]]) * grid.height
+    xs, ys = grid.transform @ (edge_x, edge_y)
+    lons, lats = transformer.transform(xs, ys)
+    ring = [[round(float(x), 7), round(float(y), 7)] for x, y in zip(lons, lats, strict=True)]
+    ring = [point for i, point in enumerate(ring) if i == 0 or point != ring[i - 1]]
+    ring.append(ring[0]) if ring[-1] != ring[0] else None
+    if _signed_area(ring) < 0:
+        ring.reverse()
+    bbox = [min(p[0] for p in ring), min(p[1] for p in ring), max(p[0] for p in ring), max(p[1] for p in ring)]
+    return {"type": "Polygon", "coordinates": [ring]}, bbox
+
+
+def _signed_area(ring: list[list[float]]) -> float:
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False)) / 2
+
+
+def _crs_code(grid: Grid) -> str | None:
+    epsg = grid.crs.to_epsg(min_confidence=90)
+    return f"EPSG:{epsg}" if epsg else None
+
+
+def software_versions() -> dict[str, str]:
+    """Python, GDAL and package versions, for the catalog's provenance."""
+    versions = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__}
+    for name in ("minewatch", *VERSIONED_PACKAGES):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``build-activity`` (for ``app.py``'s sub-command parser)."""
+    parser.add_argument(
+        "--scenes",
+        required=True,
+        metavar="PATH",
+        help="a folder of Sentinel-2 L2A band files (GeoTIFF or JP2; B02 B03 B04 B08 B11 and SCL per date, "
+        "named like T36KVD_20210615_B04_10m.jp2 or 2021-06-15/B04.tif) or a local STAC catalog/ItemCollection JSON",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder for <period>.tif and catalog.json (atomic)"
+    )
+    parser.add_argument(
+        "--periods",
+        nargs="+",
+        metavar="PERIOD",
+        help="periods to build: YYYY, YYYY-Qn or YYYY-MM (default: every year with scenes after the baseline)",
+    )
+    parser.add_argument(
+        "--baseline", metavar="PERIOD", help="the period before mining to compare with (default: the earliest year)"
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        default=None,
+        help=f"run on this Dask cluster, e.g. tcp://host:8786 (default: env {ENV_SCHEDULER}, else this machine)",
+    )
+    parser.add_argument(
+        "--tile-px", type=int, default=DEFAULT_TILE_PX, metavar="N", help="tile size in pixels (default 512)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only errors and the summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The stand-alone parser of ``build-activity``."""
+    parser = argparse.ArgumentParser(
+        prog="python app.py build-activity",
+        description="Build activity rasters (mining-disturbance scores 0..1, one Cloud-Optimized GeoTIFF per "
+        "period, and a STAC catalog.json) from Sentinel-2 Level-2A scenes: clouds masked with the scene "
+        "classification, a median composite per period, bare-soil gain and vegetation loss against a baseline "
+        "period, rivers and sandbars excluded. 'analyze --activity DIR' reads the output.",
+        epilog="Example (the bundled synthetic scenes):\n"
+        "  python app.py build-activity --scenes data/demo_scenes --out results/demo_activity\n"
+        "On a Dask cluster (workers need minewatch installed and the files at the same paths):\n"
+        "  python app.py build-activity --scenes /shared/s2 --out /shared/act --scheduler tcp://host:8786",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``build-activity`` with parsed ``args``; print what was written. Errors propagate."""
+    progress = _ConsoleProgress(quiet=args.quiet)
+    if args.tile_px < 64:
+        raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use at least 64 pixels")
+    paths = build_activity(
+        args.scenes, args.out, args.periods, args.baseline, args.scheduler, progress, tile_px=args.tile_px
+    )
+    print(f"{len(paths)} activity rasters and catalog.json written to {Path(args.out).expanduser().absolute()}")
+    for path in paths:
+        print(f"  {path.name}")
+    return 0
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """``python app.py build-activity ...``: exit 0 on success, 2 with one line on bad input."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except MinewatchError as error:
+        print(f"minewatch: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("minewatch: interrupted; previous outputs are untouched", file=sys.stderr)
+        return 130
+
+
+class _ConsoleProgress:
+    """A percentage on standard error (live on a terminal, every 25 % otherwise) and messages."""
+
+    def __init__(self, quiet: bool = False, stream=sys.stderr):
+        self.quiet, self.stream = quiet, stream
+        self.live = hasattr(stream, "isatty") and stream.isatty()
+        self.started = time.monotonic()
+        self.last = ("", -1)
+
+    def step(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.started:6.1f} s] {message}", file=self.stream, flush=True)
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if self.quiet or total <= 0:
+            return
+        percent = 100 * done // total
+        shown = percent if self.live else percent // 25 * 25
+        if (step, shown) == self.last:
+            return
+        self.last = (step, shown)
+        line = f"[{time.monotonic() - self.started:6.1f} s] {step}: {shown:3d}% ({done}/{total} tiles)"
+        end = "\n" if not self.live or done >= total else ""
+        print(("\r" if self.live else "") + line, end=end, file=self.stream, flush=True)

@@ -1,0 +1,228 @@
+"""layers.activity_build: synthetic scenes to activity COGs and a STAC catalog, in-process and on Dask.
+
+Data: the bundled synthetic scene generator (``data/build_demo_scenes.py``, fixed seed,
+300 x 300 pixels at 10 m, 2020-2022, five dates a year) writes into a temporary folder
+once per session; its ``truth.tif`` says which pixels are planted pits, clouds, shadows,
+river, sandbars and seasonal greening. Builds use 128-pixel tiles so that every
+tile-to-tile halo (river corridor, median filter, cloud buffer) is exercised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+
+from geo.errors import InputError
+from layers.activity import find_activity_rasters
+from layers.activity_build import build_activity, plan_build, run_cli
+from layers.sentinel2 import find_scenes
+
+ROOT = Path(__file__).resolve().parents[1]
+TILE_PX = 128
+FALSE_POSITIVE_CLASSES = ("cloud", "shadow", "river", "sandbar", "greening")
+
+
+def load_generator():
+    """``data/build_demo_scenes.py`` as a module (``data/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("build_demo_scenes", ROOT / "data" / "build_demo_scenes.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def scenes(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("scenes")
+    load_generator().build_scenes(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def built(scenes, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("built") / "activity"
+    build_activity(scenes, out, tile_px=TILE_PX)
+    return out
+
+
+@pytest.fixture(scope="session")
+def truth(scenes) -> tuple[dict, dict[str, np.ndarray]]:
+    summary = json.loads((scenes / "truth.json").read_text())
+    with rasterio.open(scenes / summary["truth_raster"]) as dataset:
+        layers = {period: dataset.read(band) for period, band in summary["truth_bands"].items()}
+    return summary, layers
+
+
+def read_scores(path: Path) -> np.ndarray:
+    with rasterio.open(path) as dataset:
+        return dataset.read(1, masked=True).astype(np.float32).filled(np.nan)
+
+
+def class_mask(summary: dict, layer: np.ndarray, name: str) -> np.ndarray:
+    return (layer & summary["bits"][name]) > 0
+
+
+@pytest.mark.parametrize("period", ["2021", "2022"])
+def test_planted_pits_are_found_with_pixel_f1_of_at_least_0_9(built, truth, period):
+    summary, layers = truth
+    scores = read_scores(built / f"{period}.tif")
+    pit = class_mask(summary, layers[period], "pit")
+    seen = np.isfinite(scores)
+    active = scores >= 0.5
+    true_positive = (active & pit).sum()
+    false_positive = (active & ~pit).sum()
+    false_negative = (~active & pit & seen).sum()
+    f1 = 2 * true_positive / (2 * true_positive + false_positive + false_negative)
+    assert pit.sum() > 300  # the scene really has pits this year
+    assert f1 >= 0.9, f"F1 {f1:.3f}: {true_positive} found, {false_positive} false, {false_negative} missed"
+
+
+@pytest.mark.parametrize("period", ["2021", "2022"])
+@pytest.mark.parametrize("name", FALSE_POSITIVE_CLASSES)
+def test_clouds_shadows_river_sandbars_and_greening_are_not_flagged(built, truth, period, name):
+    summary, layers = truth
+    scores = read_scores(built / f"{period}.tif")
+    pixels = class_mask(summary, layers[period], name) & ~class_mask(summary, layers[period], "pit")
+    assert pixels.sum() > 200  # the class is planted in this period
+    flagged = np.mean(scores[pixels] >= 0.5)
+    assert flagged <= 0.01, f"{flagged:.2%} of {pixels.sum()} {name} pixels scored >= 0.5"
+
+
+def test_a_pit_hidden_by_clouds_all_period_is_nodata_not_zero(built, truth):
+    summary, layers = truth
+    year = summary["clouded_pit"]["year"]
+    scores = read_scores(built / f"{year}.tif")
+    hidden = class_mask(summary, layers[year], "pit") & class_mask(summary, layers[year], "never_clear")
+    assert hidden.sum() > 50
+    assert np.isnan(scores[hidden]).all()
+    # the same pit, seen the next year, is active
+    after = str(int(year) + 1)
+    row, col = (int(v) for v in summary["clouded_pit"]["centre_px"])
+    assert read_scores(built / f"{after}.tif")[row, col] >= 0.5
+
+
+def test_outputs_are_valid_cogs_with_nodata_and_the_synthetic_tag(built):
+    from rio_cogeo.cogeo import cog_validate
+
+    for period in ("2021", "2022"):
+        path = built / f"{period}.tif"
+        valid, errors, _ = cog_validate(str(path), quiet=True)
+        assert valid, errors
+        with rasterio.open(path) as dataset:
+            assert dataset.dtypes[0] == "float32" and dataset.nodata == -9999
+            assert dataset.tags()["MINEWATCH_SYNTHETIC"] == "yes"
+            assert dataset.tags()["PERIOD"] == period and dataset.tags()["BASELINE"] == "2020"
+            values = dataset.read(1, masked=True)
+            assert values.min() >= 0 and values.max() <= 1
+
+
+def test_stac_catalog_validates_and_carries_periods_and_provenance(built, scenes):
+    catalog = pystac.Catalog.from_file(str(built / "catalog.json"))
+    assert catalog.validate_all() == 2  # two items, checked against the STAC JSON schemas
+    items = {item.properties["minewatch:period"]: item for item in catalog.get_items(recursive=True)}
+    assert sorted(items) == ["2021", "2022"]
+    item = items["2021"]
+    assert item.assets["activity"].get_absolute_href() == str(built / "2021.tif")
+    ids_2021 = sorted(s.scene_id for s in find_scenes(scenes) if s.date.year == 2021)
+    assert sorted(item.properties["minewatch:input_scenes"]) == ids_2021
+    assert len(item.properties["minewatch:baseline_scenes"]) == 5
+    assert item.properties["minewatch:parameters"]["ndvi_drop"] == [0.06, 0.18]
+    assert item.properties["minewatch:software"]["gdal"] == rasterio.__gdal_version__
+    assert "median composite" in item.properties["minewatch:method"]
+    assert item.properties["minewatch:synthetic"] is True
+    assert str(item.common_metadata.start_datetime.date()) == "2021-01-01"
+
+
+def test_the_analysis_reads_the_folder_and_the_catalog(built):
+    from_folder = find_activity_rasters(built)
+    from_catalog = find_activity_rasters(built / "catalog.json")
+    assert [r.period.label for r in from_folder] == ["2021", "2022"]
+    assert [(r.period, r.path.resolve()) for r in from_folder] == [(r.period, r.path.resolve()) for r in from_catalog]
+    assert all(r.synthetic and not r.integer_mask for r in from_folder)
+    with from_folder[0].reader() as read:
+        strip = read(0, 10)
+    np.testing.assert_array_equal(strip, read_scores(built / "2021.tif")[:10])
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    ) as local:
+        yield local
+
+
+def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, cluster, tmp_path, monkeypatch):
+    messages = []
+
+    class Progress:
+        def __call__(self, step, done, total):
+            messages.append((step, done, total))
+
+        def step(self, message):
+            messages.append(message)
+
+    monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
+    paths = build_activity(scenes, tmp_path / "on_dask", tile_px=TILE_PX, progress=Progress())
+    assert [p.name for p in paths] == ["2021.tif", "2022.tif"]
+    assert any(isinstance(m, str) and cluster.scheduler_address in m for m in messages)
+    assert ("scoring tiles", 9, 9) in messages
+    for path in paths:
+        np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
+
+
+def test_an_existing_folder_that_is_not_ours_is_refused_and_left_alone(scenes, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not a minewatch output folder"):
+        build_activity(scenes, out, periods=["2021"])
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_a_failed_rebuild_leaves_the_previous_output(scenes, tmp_path):
+    out = tmp_path / "act"
+    build_activity(scenes, out, periods=["2021"], tile_px=256)
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(InputError, match="no scene falls in period 2019"):
+        build_activity(scenes, out, periods=["2019"])
+    assert sorted(p.name for p in out.iterdir()) == before == ["2021.tif", "activity-2021", "catalog.json"]
+
+
+def test_default_baseline_and_periods(scenes):
+    found = find_scenes(scenes)
+    plan = plan_build(found)
+    assert plan.baseline.label == "2020" and [p.label for p, _ in plan.periods] == ["2021", "2022"]
+    assert [len(group) for _, group in plan.periods] == [5, 5]
+    quarters = plan_build(found, periods=["2022-Q1"], baseline="2020-Q1")
+    assert [s.date.month for s in quarters.baseline_scenes] == [1, 3]
+    with pytest.raises(InputError, match="--periods 2021-13"):
+        plan_build(found, periods=["2021-13"])
+
+
+def test_cli_help_and_one_line_errors(scenes, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["--help"])
+    assert exit_info.value.code == 0
+    assert "--scenes" in capsys.readouterr().out
+    assert run_cli(["--scenes", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "nowhere: no such file or folder" in error
+    assert not (tmp_path / "o").exists()
+    code = run_cli(["--scenes", str(scenes), "--out", str(tmp_path / "o"), "--periods", "2022", "--quiet"])
+    assert code == 0 and "2022.tif" in capsys.readouterr().out
+
+
+def test_the_rasters_do_not_depend_on_the_tile_size(built, scenes, tmp_path):
+    """Halos (cloud buffer, river corridor, median filter, growth into workings) make tiles seamless."""
+    paths = build_activity(scenes, tmp_path / "small_tiles", tile_px=96)  # the last tiles: 12 px, < the halo
+    for path in paths:
+        np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))

@@ -1,0 +1,263 @@
+"""layers.sentinel2: finding band files by name or STAC, reading them on one 10 m grid, bad input.
+
+Data: tiny Level-2A-like band files (4 x 4 pixels at 10 m, 2 x 2 at 20 m) written into
+``tmp_path`` in WGS 84 / UTM 36S, with digital numbers chosen so reflectances are easy
+to check; a STAC ItemCollection written with pystac.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+from geo.errors import CRSError, InputError
+from layers.sentinel2 import find_scenes, open_band, output_grid, read_reflectance, read_scl
+
+UTM = "EPSG:32736"
+ORIGIN = (500_000.0, 7_900_000.0)
+BANDS_10M = ("B02", "B03", "B04", "B08")
+BANDS_20M = ("B11", "B12", "SCL")
+
+
+def write_band(path: Path, values: np.ndarray, pixel_m: float = 10.0, crs=UTM, origin=ORIGIN, **options) -> Path:
+    """A one-band GeoTIFF (or JP2 by suffix); ``options`` go to rasterio (nodata, count...)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tags = options.pop("tags", {})
+    scales = options.pop("scales", None)
+    offsets = options.pop("offsets", None)
+    data = values if values.ndim == 3 else values[None]
+    profile = dict(
+        driver="JP2OpenJPEG" if path.suffix == ".jp2" else "GTiff",
+        width=data.shape[2],
+        height=data.shape[1],
+        count=data.shape[0],
+        dtype=data.dtype.name,
+        crs=crs,
+        transform=from_origin(*origin, pixel_m, pixel_m) if crs is not None else None,
+    )
+    profile.update(options)
+    with rasterio.open(path, "w", **profile) as dataset:
+        dataset.write(data)
+        if tags:
+            dataset.update_tags(**tags)
+        if scales:
+            dataset.scales = scales
+        if offsets:
+            dataset.offsets = offsets
+    return path
+
+
+def dn_10m(value: int) -> np.ndarray:
+    return np.full((4, 4), value, dtype=np.uint16)
+
+
+def write_scene(folder: Path, name: str = "T36KVD_20210615T073621", skip=(), suffix=".tif", **tags) -> None:
+    """One scene in the SAFE file naming: ``<name>_<band>_<res>m<suffix>``; B04 holds 1..16 x 100."""
+    for band in BANDS_10M:
+        if band in skip:
+            continue
+        values = (np.arange(1, 17, dtype=np.uint16).reshape(4, 4) * 100) if band == "B04" else dn_10m(2000)
+        write_band(folder / f"{name}_{band}_10m{suffix}", values, tags=tags)
+    for band in BANDS_20M:
+        if band in skip:
+            continue
+        values = (
+            np.array([[4, 9], [5, 3]], dtype=np.uint8)
+            if band == "SCL"
+            else np.array([[1000, 2000], [3000, 4000]], dtype=np.uint16)
+        )
+        write_band(folder / f"{name}_{band}_20m{suffix}", values, pixel_m=20.0, tags=tags)
+
+
+def test_safe_style_names_give_one_scene_with_every_band(tmp_path):
+    write_scene(tmp_path, MINEWATCH_SYNTHETIC="yes")
+    write_scene(tmp_path, name="T36KVD_20210801T073621")
+    scenes = find_scenes(tmp_path)
+    assert [(s.scene_id, s.date) for s in scenes] == [
+        ("T36KVD_20210615T073621", dt.date(2021, 6, 15)),
+        ("T36KVD_20210801T073621", dt.date(2021, 8, 1)),
+    ]
+    assert sorted(scenes[0].bands) == ["B02", "B03", "B04", "B08", "B11", "B12", "SCL"]
+    assert scenes[0].synthetic and not scenes[1].synthetic
+    assert scenes[0].band("B04").scale == pytest.approx(1e-4) and scenes[0].band("B04").offset == 0.0
+
+
+def test_a_folder_per_date_with_common_band_names(tmp_path):
+    day = tmp_path / "2022-01-20"
+    for name in ("blue", "green", "red", "nir"):
+        write_band(day / f"{name}.tif", dn_10m(1500))
+    write_band(day / "swir16.tif", np.full((2, 2), 2500, np.uint16), pixel_m=20.0)
+    write_band(day / "scl.tif", np.full((2, 2), 4, np.uint8), pixel_m=20.0)
+    write_band(day / "TCI.tif", dn_10m(1))  # not a band of ours: skipped
+    (scene,) = find_scenes(tmp_path)
+    assert scene.date == dt.date(2022, 1, 20) and scene.scene_id == "2022-01-20"
+    assert set(scene.bands) == {"B02", "B03", "B04", "B08", "B11", "SCL"}
+
+
+def test_twenty_metre_bands_are_repeated_onto_the_ten_metre_grid(tmp_path):
+    write_scene(tmp_path)
+    (scene,) = find_scenes(tmp_path)
+    grid = output_grid([scene])
+    assert (grid.width, grid.height, grid.transform.a) == (4, 4, 10.0)
+    swir = read_reflectance(scene.band("B11"), grid, Window(0, 0, 4, 4))
+    expected = np.repeat(np.repeat(np.array([[0.1, 0.2], [0.3, 0.4]]), 2, 0), 2, 1)
+    np.testing.assert_allclose(swir, expected, rtol=1e-6)
+    scl = read_scl(scene.band("SCL"), grid, Window(1, 1, 2, 2))
+    assert scl.tolist() == [[4, 9], [5, 3]]  # the window straddles all four 20 m pixels
+    red = read_reflectance(scene.band("B04"), grid, Window(2, 1, 2, 2))
+    np.testing.assert_allclose(red, [[0.07, 0.08], [0.11, 0.12]], rtol=1e-6)
+
+
+def test_window_beyond_the_file_is_nan_and_scl_nodata(tmp_path):
+    write_scene(tmp_path)
+    (scene,) = find_scenes(tmp_path)
+    grid = output_grid([scene])
+    red = read_reflectance(scene.band("B04"), grid, Window(3, 3, 2, 2))
+    assert red[0, 0] == pytest.approx(0.16) and np.isnan(red[1]).all() and np.isnan(red[:, 1]).all()
+    assert read_scl(scene.band("SCL"), grid, Window(3, 3, 2, 2)).tolist() == [[3, 0], [0, 0]]
+
+
+def test_digital_number_zero_is_no_data(tmp_path):
+    write_scene(tmp_path)
+    path = next(tmp_path.glob("*_B04_10m.tif"))
+    values = np.arange(1, 17, dtype=np.uint16).reshape(4, 4) * 100
+    values[0, 0] = 0
+    write_band(path, values)
+    (scene,) = find_scenes(tmp_path)
+    red = read_reflectance(scene.band("B04"), output_grid([scene]), Window(0, 0, 2, 1))
+    assert np.isnan(red[0, 0]) and red[0, 1] == pytest.approx(0.02)
+
+
+def test_scale_and_offset_from_the_file_or_from_a_safe_metadata_file(tmp_path):
+    write_scene(tmp_path / "tagged")
+    path = next((tmp_path / "tagged").glob("*_B04_10m.tif"))
+    write_band(path, dn_10m(1500), scales=(1e-4,), offsets=(-0.1,))
+    (scene,) = find_scenes(tmp_path / "tagged")
+    assert read_reflectance(scene.band("B04"), output_grid([scene]), Window(0, 0, 1, 1))[0, 0] == pytest.approx(0.05)
+
+    safe = tmp_path / "S2B_MSIL2A_20220120T073209_N0400_R049_T36KVD_20220120T100000.SAFE"
+    write_scene(safe / "GRANULE" / "L2A_T36KVD" / "IMG_DATA" / "R10m", name="T36KVD_20220120T073209")
+    (safe / "MTD_MSIL2A.xml").write_text(
+        "<BOA_QUANTIFICATION_VALUE unit='none'>10000</BOA_QUANTIFICATION_VALUE>"
+        '<BOA_ADD_OFFSET band_id="3">-1000</BOA_ADD_OFFSET><BOA_ADD_OFFSET band_id="1">-1000</BOA_ADD_OFFSET>'
+    )
+    (scene,) = find_scenes(safe)
+    assert (scene.band("B04").scale, scene.band("B04").offset) == pytest.approx((1e-4, -0.1))
+    assert scene.band("B03").offset == 0.0  # band_id 2 has no offset in this file
+
+
+def test_the_finest_of_several_resolutions_is_used(tmp_path):
+    granule = tmp_path / "IMG_DATA"
+    write_scene(granule / "R10m")
+    write_band(granule / "R20m" / "T36KVD_20210615T073621_B02_20m.tif", np.full((2, 2), 9999, np.uint16), pixel_m=20.0)
+    (scene,) = find_scenes(tmp_path)
+    assert scene.band("B02").path.endswith("_B02_10m.tif")
+
+
+def test_jpeg2000_bands_are_read_like_geotiffs(tmp_path):
+    write_scene(tmp_path, suffix=".jp2", QUALITY="100", REVERSIBLE="YES")
+    (scene,) = find_scenes(tmp_path)
+    assert scene.band("B04").path.endswith(".jp2")
+    red = read_reflectance(scene.band("B04"), output_grid([scene]), Window(0, 0, 4, 4))
+    np.testing.assert_allclose(red, np.arange(1, 17).reshape(4, 4) * 0.01, rtol=1e-6)
+
+
+def test_a_scene_in_another_crs_is_warped_onto_the_grid(tmp_path):
+    write_scene(tmp_path / "a")
+    write_scene(tmp_path / "b", name="T36KVD_20210701T073621")
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(UTM, "EPSG:32735", always_xy=True).transform(*ORIGIN)
+    for band in BANDS_10M:  # the third scene: the same ground in UTM zone 35S
+        write_band(
+            tmp_path / "c" / f"T35KQU_20210801T073621_{band}_10m.tif", dn_10m(3000), crs="EPSG:32735", origin=(x, y)
+        )
+    for band in BANDS_20M:
+        values = np.full((2, 2), 4 if band == "SCL" else 3000, np.uint8 if band == "SCL" else np.uint16)
+        write_band(tmp_path / "c" / f"T35KQU_20210801T073621_{band}_20m.tif", values, 20.0, "EPSG:32735", (x, y))
+    scenes = find_scenes(tmp_path)
+    grid = output_grid(scenes)
+    assert grid.crs.to_epsg() == 32736  # two of three scenes
+    other = next(s for s in scenes if s.scene_id.startswith("T35"))
+    red = read_reflectance(other.band("B04"), grid, Window(0, 0, grid.width, grid.height))
+    assert np.nanmax(red) == pytest.approx(0.3) and np.isfinite(red).sum() >= 4
+
+
+def test_stac_item_collection_with_common_asset_keys_and_raster_scale(tmp_path):
+    write_scene(tmp_path / "files")
+    files = {p.name.split("_")[2]: p for p in (tmp_path / "files").glob("*.tif")}
+    item = pystac.Item("S2A_36KVD_20210615_0_L2A", None, None, dt.datetime(2021, 6, 15, 7, 36, tzinfo=dt.UTC), {})
+    keys = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B11": "swir16", "B12": "swir22", "SCL": "scl"}
+    for band, key in keys.items():
+        extra = {"raster:bands": [{"scale": 0.0001, "offset": -0.1}]} if band != "SCL" else {}
+        item.add_asset(key, pystac.Asset(str(files[band]), extra_fields=extra))
+    collection = pystac.ItemCollection([item])
+    collection.save_object(dest_href=str(tmp_path / "items.json"))
+    (scene,) = find_scenes(tmp_path / "items.json")
+    assert scene.scene_id == "S2A_36KVD_20210615_0_L2A" and scene.date == dt.date(2021, 6, 15)
+    assert (scene.band("B04").scale, scene.band("B04").offset) == pytest.approx((1e-4, -0.1))
+
+
+def test_stac_asset_that_is_a_url_is_refused_with_the_item_named(tmp_path):
+    item = pystac.Item("remote", None, None, dt.datetime(2021, 6, 15, tzinfo=dt.UTC), {})
+    item.add_asset("red", pystac.Asset("https://example.invalid/B04.tif"))
+    pystac.ItemCollection([item]).save_object(dest_href=str(tmp_path / "items.json"))
+    with pytest.raises(InputError, match=r"item remote: asset red is https://example.invalid/B04.tif, not a local"):
+        find_scenes(tmp_path / "items.json")
+
+
+def test_a_scene_missing_bands_is_refused_naming_them(tmp_path):
+    write_scene(tmp_path, skip=("B11", "SCL"))
+    with pytest.raises(InputError, match=r"scene T36KVD_20210615T073621 \(2021-06-15\): lacks B11, SCL"):
+        find_scenes(tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_a_band_without_crs_is_refused_naming_the_file(tmp_path):
+    write_scene(tmp_path)
+    path = next(tmp_path.glob("*_B08_10m.tif"))
+    write_band(path, dn_10m(10), crs=None)
+    with pytest.raises(CRSError, match=path.name):
+        find_scenes(tmp_path)
+
+
+def test_unreadable_and_multiband_files_are_refused_naming_the_file(tmp_path):
+    write_scene(tmp_path)
+    broken = next(tmp_path.glob("*_B03_10m.tif"))
+    broken.write_bytes(b"not a tiff")
+    with pytest.raises(InputError, match=f"{broken.name}: cannot be read as a raster"):
+        find_scenes(tmp_path)
+    write_band(broken, np.stack([dn_10m(1), dn_10m(2)]))
+    with pytest.raises(InputError, match=f"{broken.name}: has 2 bands"):
+        find_scenes(tmp_path)
+
+
+def test_no_band_files_or_no_date_are_explained(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no Sentinel-2 band files found"):
+        find_scenes(tmp_path / "empty")
+    write_band(tmp_path / "undated" / "B04.tif", dn_10m(1))
+    with pytest.raises(InputError, match="no acquisition date"):
+        find_scenes(tmp_path / "undated")
+    with pytest.raises(InputError, match="no such file"):
+        find_scenes(tmp_path / "missing")
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning:rioxarray")
+def test_open_band_is_lazy_and_chunked(tmp_path):
+    import dask.array
+
+    write_scene(tmp_path)
+    (scene,) = find_scenes(tmp_path)
+    lazy = open_band(scene.band("B04"), chunks=2)
+    assert isinstance(lazy.data, dask.array.Array)
+    assert lazy.data.chunks == ((2, 2), (2, 2))
+    assert int(lazy[2:4, 2:4].sum().compute()) == (11 + 12 + 15 + 16) * 100
+    assert lazy.rio.crs.to_epsg() == 32736

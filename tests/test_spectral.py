@@ -1,0 +1,216 @@
+"""geo.spectral: index formulas against hand-computed pixels, and the disturbance score's rules.
+
+Data: reflectances of a few pixels written out in the tests (typical library spectra,
+bands B02 B03 B04 B08 B11); each expected index is computed by hand in a comment.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from geo.composite import season_matched
+from geo.spectral import (
+    BARE,
+    LAND,
+    POND,
+    RIVER,
+    UNSEEN,
+    ScoreParameters,
+    baseline_reference,
+    bsi,
+    disturbance_score,
+    grow_into_workings,
+    mndwi,
+    nan_median_filter,
+    ndvi,
+    ndwi,
+    observation_indices,
+    open_water,
+    period_state,
+    pixel_changes,
+    river_corridor,
+)
+
+GREEN_VEG = (0.03, 0.06, 0.035, 0.38, 0.19)
+DRY_VEG = (0.055, 0.08, 0.095, 0.24, 0.30)
+PIT = (0.11, 0.14, 0.19, 0.24, 0.33)
+SAND = (0.15, 0.19, 0.23, 0.28, 0.36)
+WATER = (0.05, 0.065, 0.045, 0.03, 0.012)
+POND_WATER = (0.08, 0.11, 0.11, 0.07, 0.03)
+
+
+def test_ndvi_of_hand_computed_pixels():
+    # (0.5 - 0.1) / (0.5 + 0.1) = 0.6667; (0.03 - 0.05) / 0.08 = -0.25
+    np.testing.assert_allclose(ndvi(np.array([0.5, 0.03]), np.array([0.1, 0.05])), [0.4 / 0.6, -0.25], rtol=1e-6)
+
+
+def test_bsi_of_hand_computed_pixels():
+    # ((0.33 + 0.19) - (0.24 + 0.11)) / ((0.33 + 0.19) + (0.24 + 0.11)) = 0.17 / 0.87 = 0.19540
+    assert float(bsi(0.11, 0.19, 0.24, 0.33)) == pytest.approx(0.17 / 0.87)
+    # vegetation: ((0.19 + 0.035) - (0.38 + 0.03)) / (0.225 + 0.41) = -0.185 / 0.635
+    assert float(bsi(0.03, 0.035, 0.38, 0.19)) == pytest.approx(-0.185 / 0.635)
+
+
+def test_water_indices_of_hand_computed_pixels():
+    # MNDWI water: (0.065 - 0.012) / 0.077 = 0.6883; soil: (0.11 - 0.29) / 0.40 = -0.45
+    np.testing.assert_allclose(mndwi(np.array([0.065, 0.11]), np.array([0.012, 0.29])), [0.053 / 0.077, -0.45])
+    # NDWI water: (0.065 - 0.03) / 0.095 = 0.3684
+    assert float(ndwi(0.065, 0.03)) == pytest.approx(0.035 / 0.095)
+
+
+def test_zero_denominator_gives_nan_not_infinity_or_warning():
+    with np.errstate(all="raise"):
+        result = ndvi(np.array([0.0, 0.2]), np.array([0.0, 0.2]))
+    assert np.isnan(result[0]) and result[1] == 0.0
+
+
+def test_indices_keep_xarray_coordinates():
+    nir = xr.DataArray(np.array([[0.5, 0.0]]), dims=("y", "x"), coords={"x": [10.0, 20.0]})
+    red = xr.DataArray(np.array([[0.1, 0.0]]), dims=("y", "x"), coords={"x": [10.0, 20.0]})
+    result = ndvi(nir, red)
+    assert isinstance(result, xr.DataArray)
+    assert result.x.values.tolist() == [10.0, 20.0]
+    assert float(result[0, 0]) == pytest.approx(2 / 3) and np.isnan(float(result[0, 1]))
+
+
+def test_open_water_catches_narrow_water_that_mndwi_misses():
+    # a river edge whose 20 m B11 is half bank: MNDWI (0.065-0.15)/(0.215) < 0, NDWI (0.065-0.03)/0.095 > 0
+    assert not bool(mndwi(0.065, 0.15) > 0)
+    assert bool(open_water(0.065, 0.03, 0.15))
+    assert not bool(open_water(*np.array(DRY_VEG)[[1, 3, 4]]))
+
+
+def pixels(*spectra) -> np.ndarray:
+    """``(band, row, column)`` of one row of pixels from spectra (None: no data)."""
+    columns = [np.full(5, np.nan) if s is None else np.asarray(s) for s in spectra]
+    return np.array(columns, dtype=np.float32).T[:, None, :]
+
+
+def score_of(baseline_dates: list, period_dates: list, corridor_px: int = 0):
+    """Score one row of pixels: dates are lists of per-pixel spectra; baseline and period share days."""
+    params = ScoreParameters()
+    days = np.array([20, 70, 150, 230, 300][: len(baseline_dates)])
+    base = np.stack([pixels(*d) for d in baseline_dates])
+    stack = np.stack([pixels(*d) for d in period_dates])
+    reference = baseline_reference(base, params)
+    corridor = river_corridor(reference.water_any, corridor_px)
+    window = params.season_window_days
+    paired, partners = season_matched(
+        observation_indices(stack), days[: len(period_dates)], observation_indices(base), days, window
+    )
+    state = period_state(stack, paired, partners, params)
+    return disturbance_score(state, reference, corridor, ScoreParameters(filter_px=0)), state, reference, corridor
+
+
+def test_vegetation_turned_to_a_pit_scores_high_and_unchanged_vegetation_zero():
+    wet_and_dry = [[GREEN_VEG, GREEN_VEG], [DRY_VEG, DRY_VEG]]
+    now = [[PIT, GREEN_VEG], [PIT, DRY_VEG]]
+    score, *_ = score_of(wet_and_dry, now)
+    assert score[0, 0] >= 0.9
+    assert score[0, 1] == 0.0
+
+
+def test_seasonal_greening_is_not_loss_even_when_clouds_hid_the_wet_season():
+    # baseline saw wet and dry dates; this period's wet date is cloudy over pixel 0: only its dry state is left
+    baseline = [[GREEN_VEG, GREEN_VEG], [DRY_VEG, DRY_VEG]]
+    now = [[None, GREEN_VEG], [DRY_VEG, DRY_VEG]]
+    score, state, *_ = score_of(baseline, now)
+    assert score[0].tolist() == [0.0, 0.0]
+    # a naive comparison of composites would have seen a loss of NDVI on pixel 0
+    assert ndvi(0.38, 0.035) - state.ndvi[0, 0] > 0.3
+
+
+def test_without_a_partner_in_season_the_cautious_comparison_still_ignores_greening():
+    params = ScoreParameters(season_window_days=10)  # days 20 and 70: no pair within 10 days of 230 or 300
+    days = np.array([20, 70])
+    base = np.stack([pixels(GREEN_VEG, GREEN_VEG), pixels(DRY_VEG, DRY_VEG)])
+    stack = np.stack([pixels(DRY_VEG, PIT), pixels(DRY_VEG, PIT)])
+    reference = baseline_reference(base, params)
+    paired, partners = season_matched(
+        observation_indices(stack), np.array([230, 300]), observation_indices(base), days, params.season_window_days
+    )
+    assert np.isnan(partners).all()
+    state = period_state(stack, paired, partners, params)
+    score = disturbance_score(state, reference, np.zeros((1, 2), bool), ScoreParameters(filter_px=0))
+    assert score[0, 0] == 0.0  # dry season against the baseline's driest state: no loss
+    assert score[0, 1] >= 0.5  # a pit is below even the driest state
+
+
+def test_river_sandbars_and_a_moved_river_score_zero():
+    # pixels: 0 river, 1 sandbar next to it, 2 green bank next to it that the river moved onto,
+    #         3 a bank pixel far away that became a pit (outside a 1-pixel corridor)
+    baseline = [[WATER, SAND, GREEN_VEG, GREEN_VEG], [WATER, SAND, DRY_VEG, DRY_VEG]]
+    now = [[WATER, SAND, WATER, PIT], [WATER, SAND, WATER, PIT]]
+    score, state, reference, corridor = score_of(baseline, now, corridor_px=2)
+    assert corridor[0].tolist() == [True, True, True, False]
+    assert score[0].tolist()[:3] == [0.0, 0.0, 0.0]
+    assert score[0, 3] >= 0.9
+    changes = pixel_changes(state, reference, corridor)
+    assert changes.kind[0].tolist() == [RIVER, RIVER, RIVER, BARE]  # the pit is bare on every date
+
+
+def test_a_new_pond_away_from_the_river_is_scored_by_its_vegetation_loss():
+    baseline = [[GREEN_VEG], [DRY_VEG]]
+    now = [[POND_WATER], [POND_WATER]]
+    score, state, reference, corridor = score_of(baseline, now)
+    assert pixel_changes(state, reference, corridor).kind[0, 0] == POND
+    assert score[0, 0] >= 0.9
+
+
+def test_never_seen_in_the_baseline_is_nan():
+    score, state, reference, corridor = score_of([[None, GREEN_VEG]], [[PIT, PIT]])
+    assert np.isnan(score[0, 0]) and score[0, 1] >= 0.9
+    assert pixel_changes(state, reference, corridor).kind[0, 0] == UNSEEN
+
+
+def test_median_filter_removes_lone_noise_and_keeps_a_blob_and_its_edge():
+    values = np.zeros((9, 9), dtype=np.float32)
+    values[1, 1] = 1.0  # a lone noisy pixel
+    values[4:9, 4:9] = 1.0  # a 5 x 5 blob in the corner
+    values[0, 8] = np.nan  # not seen stays not seen
+    filtered = nan_median_filter(values, 1)
+    assert filtered[1, 1] == 0.0
+    assert (filtered[5:8, 5:8] == 1.0).all()
+    assert filtered[4, 5] == 1.0  # on the blob's straight edge: 6 of its 9 neighbours are inside
+    assert np.isnan(filtered[0, 8])
+
+
+def test_median_filter_ignores_nan_neighbours():
+    values = np.array([[np.nan, np.nan, np.nan], [np.nan, 0.2, 0.4], [np.nan, 0.4, 0.4]], dtype=np.float32)
+    assert nan_median_filter(values, 1)[1, 1] == pytest.approx(0.4)  # median of 0.2, 0.4, 0.4, 0.4
+
+
+def test_river_corridor_is_a_disc_of_the_radius():
+    water = np.zeros((11, 11), dtype=bool)
+    water[5, 5] = True
+    corridor = river_corridor(water, 3)
+    assert corridor[5, 2] and corridor[5, 8] and corridor[2, 5]
+    assert not corridor[5, 1] and not corridor[2, 2]  # (3, 3) away is 4.2 px: outside the disc
+    assert corridor.sum() == 29  # lattice points within a radius-3 disc
+
+
+def test_parameters_are_json_ready_and_metres_become_whole_pixels():
+    params = ScoreParameters()
+    assert json.loads(json.dumps(params.to_dict()))["ndvi_drop"] == list(params.ndvi_drop)
+    assert params.pixels(100.0, 10.0) == 10
+    assert params.pixels(25.0, 10.0) == 3
+    assert params.pixels(0.0, 10.0) == 0
+
+
+def test_activity_spreads_into_the_old_floor_of_a_growing_working_but_not_onto_lone_rock():
+    kind = np.full((1, 12), LAND, dtype=np.uint8)
+    kind[0, 2:6] = BARE  # a working already bare in the baseline: no change there
+    kind[0, 9:11] = BARE  # rock, two pixels from the working's new edge
+    score = np.zeros((1, 12), dtype=np.float32)
+    score[0, 6] = 0.9  # the working's new edge, dug this period
+    score[0, 0] = np.nan
+    grown = grow_into_workings(score, kind, radius_px=10, params=ScoreParameters())
+    assert grown[0, 2:6].tolist() == pytest.approx([0.6] * 4)
+    assert grown[0, 6] == pytest.approx(0.9)
+    assert grown[0, 9:11].tolist() == [0.0, 0.0]  # not connected through bare ground
+    assert np.isnan(grown[0, 0])
+    assert grow_into_workings(score, kind, radius_px=2, params=ScoreParameters())[0, 2] == 0.0  # out of reach
