@@ -116,8 +116,8 @@ def account(st) -> html.Div:
 
 def period_controls(st, period: str, every_period: bool) -> html.Div:
     last = len(st.periods) - 1
-    every = max(round(last / 4), 1)  # about five labels fit in the sidebar
-    marks = {i: p for i, p in enumerate(st.periods) if i % every == 0 or i == last}
+    shown = {0, last // 2, last}  # three labels fit the sidebar; the chosen period is named above the slider
+    marks = {i: p for i, p in enumerate(st.periods) if i in shown}
     return html.Div(
         className="control-group",
         children=[
