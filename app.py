@@ -328,12 +328,14 @@ def software_versions() -> dict[str, str]:
 
 def run_analyze(args: argparse.Namespace) -> int:
     """``analyze``: compute and write; print a summary of the flags."""
+    from layers.atomic import folder_lock
     from layers.results import write_analysis
 
     progress = ConsoleProgress(quiet=args.quiet)
-    analysis = analyze_inputs(args, progress)
-    progress.step(f"writing {args.out}")
-    out = write_analysis(analysis, args.out)
+    with folder_lock(args.out):
+        analysis = analyze_inputs(args, progress)
+        progress.step(f"writing {args.out}")
+        out = write_analysis(analysis, args.out)
     counts = analysis.flags["flag_type"].value_counts()
     print(f"{len(analysis.flags)} flags written to {out}" + (" (SYNTHETIC demo data)" if analysis.synthetic else ""))
     for flag_type in FLAG_TYPES:

@@ -8,6 +8,7 @@ deletes someone's files.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -16,6 +17,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from geo.errors import InputError
+
+
+@contextmanager
+def folder_lock(target: str | Path) -> Iterator[None]:
+    """Hold ``<target>.lock`` beside ``target`` for a whole run, or refuse at once.
+
+    A second ``analyze`` into the same folder while one runs would interleave their
+    outputs; it stops with an error naming the folder instead. The lock is the
+    operating system's (``flock``): a killed run releases it by dying.
+    """
+    out = Path(target).expanduser().absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(out.with_name(f"{out.name}.lock"), "a+")  # noqa: SIM115 - held for the with block
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"--out {out}: another minewatch run is writing this folder; wait for it to end") from None
+        yield
+    finally:
+        handle.close()
 
 
 @contextmanager

@@ -167,3 +167,16 @@ def test_field_mapping_on_the_command_line(analysed, tmp_path):
     result = run_app(*analyze_args({**paths, "production": renamed}, out), "--field", "production:carats=CT_2")
     assert result.returncode == 0, result.stderr
     assert os.path.exists(out / "flags.geojson")
+
+
+def test_second_analyze_into_a_busy_folder_is_refused(analysed, tmp_path):
+    import fcntl
+
+    paths, _, _ = analysed
+    out = tmp_path / "busy"
+    with open(tmp_path / "busy.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running analyze holds it
+        result = run_app(*analyze_args(paths, out))
+    assert result.returncode == 2 and "another minewatch run is writing this folder" in result.stderr
+    assert not out.exists()
+    assert run_app(*analyze_args(paths, out)).returncode == 0  # released: the next run proceeds
