@@ -27,10 +27,11 @@ from rasterio.vrt import WarpedVRT
 from geo.crs import require_crs
 from geo.errors import InputError
 from geo.periods import Period, parse_period
-from layers.paths import local_path
+from layers.paths import local_path, refuse_virtual_dataset
 
 LAYER = "activity"
 RASTER_SUFFIXES = {".tif", ".tiff"}
+RASTER_DRIVER = "GTiff"  # the only driver GDAL may use for an activity raster (COGs are GTiff)
 SCORE_TOLERANCE = 1e-6
 GDAL_CACHE_MB = 256
 
@@ -72,7 +73,7 @@ class ActivityRaster:
             # GDAL's block cache small: strips are read once, in order, so a big cache (GDAL's
             # default is 5 % of RAM) only holds memory.
             env = rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024)
-            with env, rasterio.open(self.path) as dataset:
+            with env, rasterio.open(self.path, driver=RASTER_DRIVER) as dataset:
                 source = dataset
                 vrt = None
                 if grid is not None and grid.key() != self.grid.key():
@@ -155,8 +156,9 @@ def find_activity_rasters(raw_path: str | Path) -> list[ActivityRaster]:
 
 def describe_raster(path: Path, period: Period) -> ActivityRaster:
     """Open ``path`` once to read its grid, data type and synthetic tag."""
+    refuse_virtual_dataset(path, LAYER)
     try:
-        with rasterio.open(path) as dataset:
+        with rasterio.open(path, driver=RASTER_DRIVER) as dataset:
             crs = require_crs(dataset.crs.to_wkt() if dataset.crs else None, what=f"{LAYER}: {path}")
             grid = Grid(crs, dataset.transform, dataset.width, dataset.height)
             if dataset.transform.is_identity or dataset.transform.determinant == 0:

@@ -53,7 +53,7 @@ def render_activity_png(path: str | Path, blank=()) -> tuple[bytes, list[list[fl
     where non-zero. ``blank``: polygons (EPSG:4326) left transparent.
     """
     try:
-        with rasterio.open(path) as source:
+        with rasterio.open(path, driver="GTiff") as source:
             transform, width, height = calculate_default_transform(
                 source.crs, WEB_MERCATOR, source.width, source.height, *source.bounds
             )

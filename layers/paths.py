@@ -46,7 +46,29 @@ def local_path(raw: str | Path, *, layer: str, want_dir: bool | None = False) ->
         raise InputError(f"{layer}: {text}: expected a regular file")
     if want_dir is None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise InputError(f"{layer}: {text}: expected a regular file or a folder")
+    if stat.S_ISREG(mode):
+        refuse_virtual_dataset(path, layer)
     return path
+
+
+VIRTUAL_MARKERS = (b"<vrtdataset", b"<ogrvrtdatasource", b"<gdal_wms", b"<wms_capabilities", b"<wmts_capabilities")
+
+
+def refuse_virtual_dataset(path: Path, layer: str) -> None:
+    """Refuse a GDAL virtual dataset (VRT, WMS...) whatever its file name says.
+
+    Such a file names other files or URLs that GDAL would read on opening it (a ``.tif``
+    that is really a VRT pointing at ``/etc/passwd``, say), so it is refused unread.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(4096).lstrip().lower()
+    if head.startswith(b"<?xml"):
+        head = head.split(b"?>", 1)[-1].lstrip()
+    if head.startswith(VIRTUAL_MARKERS):
+        raise InputError(
+            f"{layer}: {path}: is a GDAL virtual dataset (it points at other files or servers); "
+            "give the data itself, e.g. a GeoTIFF made with gdal_translate"
+        )
 
 
 def sha256_of(path: Path) -> str:
