@@ -124,13 +124,39 @@ def _read_vector(path: Path, suffix: str) -> gpd.GeoDataFrame:
         raise InputError(f"{LAYER}: {path}: cannot be read as a vector file: {_one_line(exc)}") from None
 
 
+MAX_ZIP_MEMBERS = 1000
+MAX_ZIP_UNCOMPRESSED_BYTES = 2 * 1024**3
+MAX_ZIP_RATIO = 200  # a DBF of repeated blanks compresses ~50x; far beyond that is a bomb
+
+
 def _zipped_shapefile(path: Path) -> str:
-    """The GDAL path of the single Shapefile inside a zip (GDAL honours its .cpg)."""
+    """The GDAL path of the single Shapefile inside a zip (GDAL honours its .cpg).
+
+    The archive is checked before GDAL reads anything from it: no more than
+    :data:`MAX_ZIP_MEMBERS` members, no names that climb out (``..``, absolute paths),
+    no links, and sizes and compression ratios that are not a zip bomb.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if m.lower().endswith(".shp")]
+            infos = archive.infolist()
     except zipfile.BadZipFile:
         raise InputError(f"{LAYER}: {path}: is not a valid zip file") from None
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise InputError(f"{LAYER}: {path}: holds {len(infos)} files; a zipped Shapefile needs a handful")
+    total = 0
+    for info in infos:
+        name = info.filename
+        if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name.split("/")[0]:
+            raise InputError(f"{LAYER}: {path}: member {name!r} points outside the archive; refused")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise InputError(f"{LAYER}: {path}: member {name!r} is a symbolic link; refused")
+        total += info.file_size
+        if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
+            raise InputError(f"{LAYER}: {path}: member {name!r} expands {info.file_size / info.compress_size:,.0f}x; "
+                             "refused as a possible zip bomb")  # fmt: skip
+    if total > MAX_ZIP_UNCOMPRESSED_BYTES:
+        raise InputError(f"{LAYER}: {path}: expands to {total / 1024**3:,.1f} GiB; refused as a possible zip bomb")
+    members = [i.filename for i in infos if i.filename.lower().endswith(".shp")]
     if len(members) != 1:
         raise InputError(f"{LAYER}: {path}: a zipped Shapefile must hold exactly one .shp, found {len(members)}")
     return f"/vsizip/{path.resolve()}/{members[0]}"

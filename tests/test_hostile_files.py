@@ -51,3 +51,32 @@ def test_ogr_vrt_disguised_as_geojson_is_refused(tmp_path):
     )
     with pytest.raises(InputError, match="concessions.geojson: is a GDAL virtual dataset"):
         read_concessions(path)
+
+
+def _zip(path, members):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data, mode in members:
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            if mode:
+                info.external_attr = mode << 16
+            archive.writestr(info, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([("../../evil.shp", b"x", 0)], "points outside the archive"),
+        ([("/etc/evil.shp", b"x", 0)], "points outside the archive"),
+        ([("c.shp", b"/etc/passwd", 0o120777)], "symbolic link"),
+        ([("c.shp", b"\0" * 20_000_000, 0)], "zip bomb"),
+    ],
+)
+def test_hostile_zips_are_refused_before_gdal_reads_them(tmp_path, members, message):
+    path = _zip(tmp_path / "cadastre.zip", members)
+    assert path.stat().st_size < 100_000  # small on disk
+    with pytest.raises(InputError, match=message):
+        read_concessions(path)
