@@ -7,6 +7,7 @@ as "row 14, column carats" points at the cell to fix.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +110,17 @@ def _read_table(raw_path, layer, required, optional, mappings):
         raise InputError(f"{layer}: {path}: unsupported file type {suffix or '(none)'}; use CSV or Excel (.xlsx)")
     try:
         if suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=False)
+            with warnings.catch_warnings():
+                # A row longer than the header would lose cells: an error, not a warning.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    path,
+                    dtype=str,
+                    keep_default_na=False,
+                    encoding="utf-8-sig",
+                    skip_blank_lines=False,
+                    index_col=False,
+                )
         else:
             frame = pd.read_excel(path, dtype=object)
     except UnicodeDecodeError as exc:

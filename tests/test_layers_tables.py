@@ -363,3 +363,10 @@ def test_parse_carats_accepts(cell, expected):
 def test_parse_carats_refuses(cell, why):
     with pytest.raises(ValueError, match=why):
         parse_carats(cell)
+
+
+def test_row_longer_than_the_header_is_an_error_not_a_silent_loss(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("concession_id,period,carats\nA,2021,10\nB,2021,20,extra,cells\n", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot be read as a table"):
+        read_production(path)
