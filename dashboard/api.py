@@ -3,7 +3,7 @@
 ``/api/*`` is for QGIS, curl and scripts and honours the same filters as the page
 (``?period=2021&type=unlicensed_activity&severity=high&holder=...&min_score=0.5&q=...``):
 GeoJSON is RFC 7946, CSV is spreadsheet-safe. ``/map/*`` serves the layers the page
-draws (fetched once per visit, cached by the browser) and the activity overlay images.
+draws (for other clients: the page gets them in its layout) and the activity overlay images.
 """
 
 from __future__ import annotations

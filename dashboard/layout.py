@@ -7,6 +7,8 @@ keeps the address bar in step one way only: controls to URL).
 
 from __future__ import annotations
 
+import json
+
 import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import dcc, html
@@ -213,6 +215,17 @@ def legend() -> html.Div:
 
 
 def map_panel(st, period: str) -> dl.MapContainer:
+    from dashboard.auth import current_viewer
+
+    viewer = current_viewer()
+    # The layers' geometry travels in the page's layout, once per visit. Loaded from a URL
+    # instead, dash-leaflet sometimes added it with the props of its creation, after the
+    # first filter had arrived, and drew no flag.
+    layer_data = {
+        "concessions": json.loads(st.concessions_geojson),
+        "footprints": json.loads(st.footprints_geojson_for(viewer)),
+        "flags": json.loads(st.flags_geojson_for(viewer)),
+    }
     bounds = st.overlay_bounds(period) if st.activity_paths else None
     layers = []
     if st.basemap_url:
@@ -223,17 +236,17 @@ def map_panel(st, period: str) -> dl.MapContainer:
                             bounds=bounds or st.field_bounds, opacity=0.85),
             name="Activity raster (selected period)", checked=True),
         dl.Overlay(
-            dl.GeoJSON(id=ids.CONCESSIONS_LAYER, url="/map/concessions.geojson", hideout={},
+            dl.GeoJSON(id=ids.CONCESSIONS_LAYER, data=layer_data["concessions"], hideout={},
                        style={"variable": "minewatch.concessionStyle"},
                        onEachFeature={"variable": "minewatch.concessionTooltip"}),
             name="Concessions", checked=True),
         dl.Overlay(
-            dl.GeoJSON(id=ids.FOOTPRINTS_LAYER, url="/map/footprints.geojson", hideout={"period": period},
+            dl.GeoJSON(id=ids.FOOTPRINTS_LAYER, data=layer_data["footprints"], hideout={"period": period},
                        style={"variable": "minewatch.footprintStyle"}, filter={"variable": "minewatch.footprintFilter"},
                        interactive=False),
             name="Activity footprints", checked=True),
         dl.Overlay(
-            dl.GeoJSON(id=ids.FLAGS_LAYER, url="/map/flags.geojson", hideout={},
+            dl.GeoJSON(id=ids.FLAGS_LAYER, data=layer_data["flags"], hideout={},
                        style={"variable": "minewatch.flagStyle"}, filter={"variable": "minewatch.flagFilter"},
                        onEachFeature={"variable": "minewatch.flagTooltip"}),
             name="Flags", checked=True),

@@ -1,8 +1,8 @@
 """Pure builders: analysis tables to map layers (EPSG:4326 GeoJSON) and their styles.
 
-Geometry goes to the browser once, from :func:`layer_geojson` through the app's own
-``/map/*.geojson`` routes; what changes with the filters is only the small *hideout*
-dict built here (which flags are visible, each concession's worst flag, the period),
+Geometry goes to the browser once, from :func:`layer_geojson` inside the page's layout
+(and through the ``/map/*.geojson`` routes for other clients); what changes with the
+filters is only the small *hideout* dict built here (which flags are visible, each concession's worst flag, the period),
 which the style and filter functions in ``assets/minewatch.js`` read. So a filter
 change never re-sends a polygon.
 """

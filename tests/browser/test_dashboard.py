@@ -181,7 +181,7 @@ def test_page_loads_with_map_legend_banner_and_table_offline(demo_url, open_page
 
     assert not watch.errors, f"browser console errors: {watch.errors}"
     assert not watch.external_requests, f"requests leaving 127.0.0.1: {watch.external_requests}"
-    assert any("/map/concessions.geojson" in url for url in watch.requests)  # the layers came from this server
+    assert any("/_dash-layout" in url for url in watch.requests)  # the layers came with the page, from this server
 
 
 # --------------------------------------------------------------------------- 2. period slider
