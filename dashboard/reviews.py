@@ -12,9 +12,6 @@ import pandas as pd
 
 from dashboard.auth import Viewer
 
-PUBLIC_COLUMNS = ("review_status",)
-TEAM_COLUMNS = ("review_status", "review_note", "review_attachments", "reviewer", "reviewed_at", "review_version")
-
 
 def with_reviews(flags: pd.DataFrame, reviews: dict, viewer: Viewer) -> pd.DataFrame:
     """``flags`` plus the review columns ``viewer`` may see (never reviewed = "new")."""
@@ -30,6 +27,7 @@ def with_reviews(flags: pd.DataFrame, reviews: dict, viewer: Viewer) -> pd.DataF
     return out
 
 
-def review_hideout(reviews: dict) -> dict:
-    """Statuses other than "new", for the map's flag style (public information)."""
-    return {flag_id: review.status for flag_id, review in reviews.items() if review.status != "new"}
+def review_hideout(flags: pd.DataFrame) -> dict:
+    """Statuses other than "new" of flags from :func:`with_reviews`, for the map's flag style."""
+    reviewed = flags[flags["review_status"] != "new"]
+    return dict(zip(reviewed["flag_id"], reviewed["review_status"], strict=True))

@@ -6,7 +6,6 @@ import pandas as pd
 
 from dashboard.filters import Filters, filter_flags
 from geo.flags import FLAG_LABELS
-from geo.periods import parse_period
 
 ROW_COLUMNS = ["flag_id", "score", "severity", "flag_type", "period", "concession_id", "holder", "area_ha", "reason"]
 OPTIONAL_COLUMNS = ["review_status"]
@@ -26,19 +25,3 @@ def selection_of(kind_and_id: str) -> tuple[str, str]:
     """Split ``"flag:mw-..."`` or ``"concession:MW-007"`` into (kind, id); ("", "") if neither."""
     kind, _, identifier = (kind_and_id or "").partition(":")
     return (kind, identifier) if kind in ("flag", "concession") and identifier else ("", "")
-
-
-def concession_of(flags: pd.DataFrame, kind: str, identifier: str) -> str | None:
-    """The concession a selection is about (a flag's concession, or the concession itself)."""
-    if kind == "concession":
-        return identifier
-    if kind == "flag":
-        rows = flags.loc[flags["flag_id"] == identifier, "concession_id"]
-        if len(rows) and isinstance(rows.iloc[0], str):
-            return rows.iloc[0]
-    return None
-
-
-def period_order(labels) -> list[str]:
-    """Period labels in time order."""
-    return sorted(labels, key=lambda p: parse_period(p).start)

@@ -170,7 +170,7 @@ def run_analysis(
             regions[(concessions.at[i, "concession_id"], label)] = uncovered[i]
 
     stats = _with_production(pd.concat(stats_parts, ignore_index=True), concessions, production, periods)
-    footprints = pd.concat(footprint_parts, ignore_index=True) if footprint_parts else _empty_footprints(area_crs)
+    footprints = pd.concat(footprint_parts, ignore_index=True) if footprint_parts else _empty_footprints()
     footprints = gpd.GeoDataFrame(footprints, geometry="geometry", crs=area_crs)
     comparison = national_comparison(concessions, production, national)
     flags = _all_flags(stats, footprints, concessions, licences, regions, in_force, comparison, settings)
@@ -210,7 +210,7 @@ def _footprint_table(merged: np.ndarray, grid_crs, area_crs, licences: np.ndarra
     )
 
 
-def _empty_footprints(area_crs) -> pd.DataFrame:
+def _empty_footprints() -> pd.DataFrame:
     return pd.DataFrame(columns=["period", "footprint_id", "area_ha", "outside_ha", "outside_geometry", "geometry"])
 
 

@@ -20,7 +20,7 @@ from dashboard.filters import (
     parse_filters,
 )
 from dashboard.map_layers import FLAG_COLOURS, concession_hideout, flag_hideout, layer_geojson
-from dashboard.tables import concession_of, flag_rows, selection_of
+from dashboard.tables import flag_rows, selection_of
 from geo.flags import FLAG_TYPES
 
 PERIODS = ["2019", "2020", "2021"]
@@ -144,7 +144,6 @@ def test_selection_parsing(flags):
     assert selection_of("flag:f2") == ("flag", "f2")
     assert selection_of("concession:MW-1:x") == ("concession", "MW-1:x")
     assert selection_of("nonsense") == ("", "")
-    assert concession_of(flags, "flag", "f2") == "A" and concession_of(flags, "flag", "f1") is None
 
 
 def test_history_figure_distinguishes_no_report_from_zero():

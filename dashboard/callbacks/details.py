@@ -28,6 +28,6 @@ def review_view(st, kind: str, identifier: str) -> dict | None:
         return None
     viewer = current_viewer()
     enabled = st.review_store is not None
-    current = st.reviews().get(identifier)
+    current = st.review_store.current([identifier]).get(identifier) if enabled else None
     history = st.review_store.history(identifier) if enabled and viewer.is_team else []
     return {"current": current, "history": history, "team": enabled and viewer.is_team, "enabled": enabled}

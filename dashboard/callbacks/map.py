@@ -34,7 +34,7 @@ def update_map_styles(*controls_selection_tick):
     if filters.holders or filters.query:
         shown = concessions.loc[filter_concessions(concessions, filters), "concession_id"].tolist()
     _, selected = selection_of(selection)
-    hideout = flag_hideout(flags, visible, selected) | {"review": review_hideout(st.reviews())}
+    hideout = flag_hideout(flags, visible, selected) | {"review": review_hideout(flags)}
     return hideout, concession_hideout(flags, visible, shown, selected)
 
 
