@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--no-return", action="store_true", help="sleep near the last stop instead of back at base")
     plan.add_argument("--no-pdf", action="store_true", help="skip the PDF even when Chromium is installed")
     plan.add_argument("--out", required=True, metavar="DIR", help="plan folder (replaced atomically)")
+    plan.add_argument(
+        "--limit", action="append", default=[], metavar="NAME=VALUE", help="raise an input size limit (see analyze)"
+    )
     build = commands.add_parser(
         "build-activity",
         help="build activity rasters (one COG per period, and a STAC catalog) from Sentinel-2 L2A scenes",
@@ -243,6 +246,14 @@ def add_input_options(parser: argparse.ArgumentParser, *, required: bool) -> Non
         metavar="NAME=VALUE",
         help="override one setting, e.g. --set activity_threshold=0.6 (repeatable)",
     )
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="raise or lower one input size limit, e.g. --limit max_feature_vertices=1000000 (repeatable; "
+        "see README, 'Input limits')",
+    )
 
 
 def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
@@ -253,18 +264,20 @@ def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
     from layers.concessions import read_concessions
     from layers.context import combine_context, read_context
     from layers.fields import parse_field_mappings
+    from layers.limits import load_limits
     from layers.paths import local_path, sha256_of
     from layers.tables import read_national, read_production
 
     config_text = local_path(args.config, layer="settings").read_text(encoding="utf-8") if args.config else None
     settings = load_settings(config_text, args.set)
+    limits = load_limits(config_text, args.limit)
     mappings = parse_field_mappings(args.field)
     progress.step(f"reading concessions {args.concessions}")
-    concessions = read_concessions(args.concessions, mappings)
+    concessions = read_concessions(args.concessions, mappings, limits)
     progress.step(f"reading production {args.production}")
-    production = read_production(args.production, mappings)
-    national = read_national(args.national, mappings) if args.national else None
-    rasters = find_activity_rasters(args.activity)
+    production = read_production(args.production, mappings, limits)
+    national = read_national(args.national, mappings, limits) if args.national else None
+    rasters = find_activity_rasters(args.activity, limits)
     progress.step(
         f"{len(concessions.table)} concessions, {len(production.table)} production rows, "
         f"{len(rasters)} activity rasters ({rasters[0].period}..{rasters[-1].period})"
@@ -284,7 +297,7 @@ def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
     inputs += [("context", path) for path in args.context]
     synthetic = concessions.synthetic or production.synthetic or any(r.synthetic for r in rasters)
     analysis.notes = concessions.notes
-    analysis.context = combine_context([read_context(path) for path in args.context])
+    analysis.context = combine_context([read_context(path, limits) for path in args.context])
     analysis.provenance = {
         "minewatch": "analysis",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -303,6 +316,7 @@ def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
         ],
         "national_synthetic": bool(national.synthetic) if national else None,
         "settings": settings.to_dict(),
+        "input_limits": limits.to_dict(),
         "field_mappings": args.field,
         "periods": [r.period.label for r in rasters],
         "area_crs": analysis.provenance.get("area_crs"),
@@ -345,20 +359,17 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def run_plan_visits(args: argparse.Namespace) -> int:
     """``plan-visits``: select, order, split into days, and write the plan's files."""
-    import pyogrio
-
     from dashboard.briefing import briefing_html
     from geo.visits import TripSettings, parse_base, plan_visits, select_flags, stops_from_flags
+    from layers.limits import load_limits
     from layers.paths import local_path
     from layers.plan_files import write_plan
     from layers.results import MARKER, read_analysis
+    from layers.vectors import read_vector
 
     flags_path = local_path(args.flags, layer="flags")
     analysis = read_analysis(flags_path.parent) if (flags_path.parent / MARKER).is_file() else None
-    try:
-        flags = analysis.flags if analysis is not None else pyogrio.read_dataframe(flags_path)
-    except Exception as exc:
-        raise MinewatchError(f"flags: {flags_path}: cannot be read: {' '.join(str(exc).split())}") from None
+    flags = analysis.flags if analysis is not None else read_vector(flags_path, "flags", load_limits(None, args.limit))
     flags = with_review_status(flags, flags_path.parent) if analysis is not None else flags
     chosen = select_flags(flags, flag_ids=args.flag, min_score=args.min_score, flag_types=args.types,
                           period=args.period)  # fmt: skip

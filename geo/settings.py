@@ -94,7 +94,8 @@ def load_settings(toml_text: str | None = None, overrides: list[str] | None = No
             document = tomllib.loads(toml_text)
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"settings file is not valid TOML: {exc}") from None
-        table = document.get("analysis", document)
+        # Names at top level or under [analysis]; [limits] is read by layers.limits.
+        table = document.get("analysis", {k: v for k, v in document.items() if k != "limits"})
         for name, value in table.items():
             values[name] = _coerce(name, value)
     for item in overrides or []:

@@ -27,7 +27,8 @@ from rasterio.vrt import WarpedVRT
 from geo.crs import require_crs
 from geo.errors import InputError
 from geo.periods import Period, parse_period
-from layers.paths import local_path, refuse_virtual_dataset
+from layers.limits import DEFAULT_LIMITS, InputLimits
+from layers.paths import local_path, refuse_virtual_dataset, require_inside, require_signature
 
 LAYER = "activity"
 RASTER_SUFFIXES = {".tif", ".tiff"}
@@ -68,34 +69,42 @@ class ActivityRaster:
         Rows outside the grid and nodata come back as NaN. With ``grid``, the raster is
         resampled (nearest neighbour) onto that grid on the fly, strip by strip.
         """
+        # Decompress tiles on every core (reading is the floor of the whole scan), and keep
+        # GDAL's block cache small: strips are read once, in order, so a big cache (GDAL's
+        # default is 5 % of RAM) only holds memory.
+        env = rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024)
+        with env, self._opened(grid) as (source, target, alpha):
+            yield lambda start, stop: self._read_rows(source, target, start, stop, alpha)
+
+    @contextmanager
+    def _opened(self, grid: Grid | None):
+        """The dataset (warped onto ``grid`` if it differs), the target grid and whether an alpha band masks it.
+
+        Errors from opening are reported here; errors from reading strips are reported by
+        :meth:`_read_rows`, so a failure always names the raster at fault (two rasters are
+        open at once while a period is compared with the previous one).
+        """
+        vrt = None
         try:
-            # Decompress tiles on every core (reading is the floor of the whole scan), and keep
-            # GDAL's block cache small: strips are read once, in order, so a big cache (GDAL's
-            # default is 5 % of RAM) only holds memory.
-            env = rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024)
-            with env, rasterio.open(self.path, driver=RASTER_DRIVER) as dataset:
-                source = dataset
-                vrt = None
-                if grid is not None and grid.key() != self.grid.key():
-                    vrt = WarpedVRT(
-                        dataset,
-                        crs=grid.crs.to_wkt(),
-                        transform=grid.transform,
-                        width=grid.width,
-                        height=grid.height,
-                        resampling=Resampling.nearest,
-                        add_alpha=dataset.nodata is None,  # outside the raster is "not seen", not 0
-                    )
-                    source = vrt
-                target = grid or self.grid
-                alpha = vrt is not None and dataset.nodata is None
-                try:
-                    yield lambda start, stop: self._read_rows(source, target, start, stop, alpha)
-                finally:
-                    if vrt is not None:
-                        vrt.close()
+            dataset = rasterio.open(self.path, driver=RASTER_DRIVER)
+            if grid is not None and grid.key() != self.grid.key():
+                vrt = WarpedVRT(
+                    dataset,
+                    crs=grid.crs.to_wkt(),
+                    transform=grid.transform,
+                    width=grid.width,
+                    height=grid.height,
+                    resampling=Resampling.nearest,
+                    add_alpha=dataset.nodata is None,  # outside the raster is "not seen", not 0
+                )
         except rasterio.errors.RasterioError as exc:
-            raise InputError(f"{LAYER}: {self.path}: cannot be read: {' '.join(str(exc).split())}") from None
+            raise InputError(f"{LAYER}: {self.path}: cannot be read: {_gdal_message(exc)}") from None
+        try:
+            yield (vrt or dataset), (grid or self.grid), (vrt is not None and dataset.nodata is None)
+        finally:
+            if vrt is not None:
+                vrt.close()
+            dataset.close()
 
     def _read_rows(self, source, grid: Grid, start: int, stop: int, alpha: bool = False) -> np.ndarray:
         out = np.full((stop - start, grid.width), np.nan, dtype=np.float32)
@@ -103,9 +112,14 @@ class ActivityRaster:
         if lo >= hi:
             return out
         window = rasterio.windows.Window(0, lo, grid.width, hi - lo)
-        data = source.read(1, window=window, masked=True)
-        if alpha:  # the warp's own alpha band: 0 where the raster does not reach
-            data = np.ma.masked_where(source.read(source.count, window=window) == 0, data)
+        try:
+            data = source.read(1, window=window, masked=True)
+            if alpha:  # the warp's own alpha band: 0 where the raster does not reach
+                data = np.ma.masked_where(source.read(source.count, window=window) == 0, data)
+        except rasterio.errors.RasterioError as exc:
+            raise InputError(
+                f"{LAYER}: {self.path}: rows {lo}-{hi - 1} cannot be read (a damaged file?): {_gdal_message(exc)}"
+            ) from None
         if self.integer_mask:
             values = np.ma.getdata(data)
             unexpected = ~np.ma.getmaskarray(data) & (values != 0) & (values != 1) & (values != 255)
@@ -130,11 +144,13 @@ class ActivityRaster:
         return out
 
 
-def find_activity_rasters(raw_path: str | Path) -> list[ActivityRaster]:
+def find_activity_rasters(raw_path: str | Path, limits: InputLimits = DEFAULT_LIMITS) -> list[ActivityRaster]:
     """The activity rasters of a folder or of a local STAC catalog (its JSON file).
 
     Returns them sorted by period. Raises :class:`InputError` for a file not named by
-    period, two rasters for one period, a raster without CRS, or an unreadable file.
+    period, two rasters for one period, a raster without CRS, an unreadable file, a raster
+    over ``limits.max_raster_megapixels``, or a file (or catalog asset) that lies outside
+    the folder given (a symbolic link or a ``../`` path out of a stranger's folder).
     """
     path = local_path(raw_path, layer=LAYER, want_dir=None)
     if path.is_dir():
@@ -150,15 +166,22 @@ def find_activity_rasters(raw_path: str | Path) -> list[ActivityRaster]:
         seen[period.label] = raster_path
     if not pairs:
         raise InputError(f"{LAYER}: {path}: holds no activity rasters (*.tif named by period, e.g. 2021.tif)")
-    rasters = [describe_raster(raster_path, period) for period, raster_path in pairs]
+    rasters = [describe_raster(raster_path, period, limits) for period, raster_path in pairs]
     return sorted(rasters, key=lambda r: r.period)
 
 
-def describe_raster(path: Path, period: Period) -> ActivityRaster:
+def describe_raster(path: Path, period: Period, limits: InputLimits = DEFAULT_LIMITS) -> ActivityRaster:
     """Open ``path`` once to read its grid, data type and synthetic tag."""
     refuse_virtual_dataset(path, LAYER)
+    require_signature(path, LAYER)
     try:
         with rasterio.open(path, driver=RASTER_DRIVER) as dataset:
+            megapixels = dataset.width * dataset.height / 1e6
+            if megapixels > limits.max_raster_megapixels:
+                raise InputError(
+                    f"{LAYER}: {path}: "
+                    + limits.exceeded("max_raster_megapixels", f"has {megapixels:,.0f} million pixels")
+                )
             crs = require_crs(dataset.crs.to_wkt() if dataset.crs else None, what=f"{LAYER}: {path}")
             grid = Grid(crs, dataset.transform, dataset.width, dataset.height)
             if dataset.transform.is_identity or dataset.transform.determinant == 0:
@@ -167,7 +190,7 @@ def describe_raster(path: Path, period: Period) -> ActivityRaster:
             tags = {k.upper(): str(v).lower() for k, v in dataset.tags().items()}
             synthetic = tags.get("MINEWATCH_SYNTHETIC") in {"yes", "true", "1"}
     except rasterio.errors.RasterioError as exc:
-        raise InputError(f"{LAYER}: {path}: cannot be read as a raster: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{LAYER}: {path}: cannot be read as a raster: {_gdal_message(exc)}") from None
     return ActivityRaster(path, period, grid, bool(integer), synthetic)
 
 
@@ -176,6 +199,7 @@ def _folder_rasters(folder: Path) -> list[tuple[Period, Path]]:
     for child in sorted(folder.iterdir()):
         if child.suffix.lower() not in RASTER_SUFFIXES or not child.is_file():
             continue
+        require_inside(child, folder, LAYER)
         try:
             period = parse_period(child.stem)
         except ValueError as exc:
@@ -201,7 +225,9 @@ def _stac_rasters(catalog_path: Path) -> list[tuple[Period, Path]]:
         href = asset.get_absolute_href() or asset.href
         if "://" in href and not href.startswith("file://"):
             raise InputError(f"{LAYER}: {catalog_path}: item {item.id}: asset {href} is not a local file")
-        pairs.append((period, local_path(href.removeprefix("file://"), layer=LAYER)))
+        asset_path = local_path(href.removeprefix("file://"), layer=LAYER)
+        require_inside(asset_path, catalog_path.parent, LAYER)
+        pairs.append((period, asset_path))
     return pairs
 
 
@@ -233,3 +259,12 @@ def _item_raster_asset(catalog_path: Path, item):
         if "data" in (asset.roles or []) or (asset.media_type or "").startswith("image/tiff"):
             return asset
     raise InputError(f"{LAYER}: {catalog_path}: item {item.id}: no GeoTIFF asset (key 'activity' or role 'data')")
+
+
+def _gdal_message(exc: Exception) -> str:
+    """GDAL's own words for a rasterio error, on one line (rasterio often says only "see previous")."""
+    parts = [str(exc).replace("See previous exception for details.", "")]
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) not in parts[0]:
+        parts.append(str(cause))
+    return " ".join(" ".join(parts).split())

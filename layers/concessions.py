@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from geo.crs import require_crs
 from geo.errors import InputError
 from layers.fields import resolve_columns
+from layers.limits import DEFAULT_LIMITS, InputLimits
 from layers.paths import local_path
 from layers.schema import (
     CONCESSION_DATES,
@@ -31,10 +30,10 @@ from layers.schema import (
     normalise_status,
     truthy,
 )
+from layers.vectors import read_vector
 
 LAYER = "concessions"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$")
-VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".parquet", ".geoparquet", ".fgb"}
 
 
 @dataclass
@@ -50,20 +49,17 @@ class LoadedConcessions:
     synthetic: bool = False
 
 
-def read_concessions(raw_path: str | Path, mappings: dict | None = None) -> LoadedConcessions:
-    """Read and validate a concessions file.
+def read_concessions(
+    raw_path: str | Path, mappings: dict | None = None, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadedConcessions:
+    """Read and validate a concessions file (formats and limits: :mod:`layers.vectors`).
 
     Raises :class:`InputError` (a subclass for a missing CRS) naming the file and, where
     one is at fault, the feature (1-based, in file order).
     """
     path = local_path(raw_path, layer=LAYER)
     suffix = path.suffix.lower()
-    if suffix not in VECTOR_SUFFIXES:
-        raise InputError(
-            f"{LAYER}: {path}: unsupported file type {suffix or '(none)'}; "
-            "use GeoPackage, GeoJSON, Shapefile (or .zip), GeoParquet or FlatGeobuf"
-        )
-    frame = _read_vector(path, suffix)
+    frame = read_vector(path, LAYER, limits, prefer_layer=LAYER)
     crs = require_crs(frame.crs, what=f"{LAYER}: {path}")
     columns = resolve_columns(
         [c for c in frame.columns if c != frame.geometry.name],
@@ -100,66 +96,6 @@ def read_concessions(raw_path: str | Path, mappings: dict | None = None) -> Load
     notes += [f"{LAYER}: {path}: {note}" for note in geometry_notes]
     result = gpd.GeoDataFrame(table, geometry=geometry, crs=crs)
     return LoadedConcessions(result, notes, synthetic)
-
-
-def _read_vector(path: Path, suffix: str) -> gpd.GeoDataFrame:
-    try:
-        if suffix in (".parquet", ".geoparquet"):
-            return gpd.read_parquet(path)
-        source = str(path)
-        if suffix == ".zip":
-            source = _zipped_shapefile(path)
-        layers = pyogrio.list_layers(source)
-        names = [str(name) for name in layers[:, 0]]
-        layer = LAYER if LAYER in names else names[0] if len(names) == 1 else None
-        if layer is None:
-            raise InputError(
-                f"{LAYER}: {path}: has {len(names)} layers ({', '.join(names)}); "
-                f"name the one to use {LAYER!r} or keep only one"
-            )
-        return pyogrio.read_dataframe(source, layer=layer)
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"{LAYER}: {path}: cannot be read as a vector file: {_one_line(exc)}") from None
-
-
-MAX_ZIP_MEMBERS = 1000
-MAX_ZIP_UNCOMPRESSED_BYTES = 2 * 1024**3
-MAX_ZIP_RATIO = 200  # a DBF of repeated blanks compresses ~50x; far beyond that is a bomb
-
-
-def _zipped_shapefile(path: Path) -> str:
-    """The GDAL path of the single Shapefile inside a zip (GDAL honours its .cpg).
-
-    The archive is checked before GDAL reads anything from it: no more than
-    :data:`MAX_ZIP_MEMBERS` members, no names that climb out (``..``, absolute paths),
-    no links, and sizes and compression ratios that are not a zip bomb.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except zipfile.BadZipFile:
-        raise InputError(f"{LAYER}: {path}: is not a valid zip file") from None
-    if len(infos) > MAX_ZIP_MEMBERS:
-        raise InputError(f"{LAYER}: {path}: holds {len(infos)} files; a zipped Shapefile needs a handful")
-    total = 0
-    for info in infos:
-        name = info.filename
-        if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name.split("/")[0]:
-            raise InputError(f"{LAYER}: {path}: member {name!r} points outside the archive; refused")
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise InputError(f"{LAYER}: {path}: member {name!r} is a symbolic link; refused")
-        total += info.file_size
-        if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
-            raise InputError(f"{LAYER}: {path}: member {name!r} expands {info.file_size / info.compress_size:,.0f}x; "
-                             "refused as a possible zip bomb")  # fmt: skip
-    if total > MAX_ZIP_UNCOMPRESSED_BYTES:
-        raise InputError(f"{LAYER}: {path}: expands to {total / 1024**3:,.1f} GiB; refused as a possible zip bomb")
-    members = [i.filename for i in infos if i.filename.lower().endswith(".shp")]
-    if len(members) != 1:
-        raise InputError(f"{LAYER}: {path}: a zipped Shapefile must hold exactly one .shp, found {len(members)}")
-    return f"/vsizip/{path.resolve()}/{members[0]}"
 
 
 def repair_geometries(
@@ -281,7 +217,3 @@ def _blank(value) -> bool:
         or value is pd.NaT
         or (isinstance(value, str) and not value.strip())
     )
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())

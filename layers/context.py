@@ -1,6 +1,6 @@
 """Context layers: towns, district or country boundaries to orient a reader on the map.
 
-Any vector file GDAL reads, in the CRS it declares; each feature needs a name (a
+A vector file of the formats concessions accept (:mod:`layers.vectors`), in the CRS it declares; each feature needs a name (a
 ``name`` field, any case, or the first text field). They are shown, never analysed.
 """
 
@@ -10,22 +10,20 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 
 from geo.crs import WEB_CRS, require_crs
 from geo.errors import InputError
+from layers.limits import DEFAULT_LIMITS, InputLimits
 from layers.paths import local_path
+from layers.vectors import read_vector
 
 LAYER = "context"
 
 
-def read_context(raw_path: str | Path) -> gpd.GeoDataFrame:
+def read_context(raw_path: str | Path, limits: InputLimits = DEFAULT_LIMITS) -> gpd.GeoDataFrame:
     """A context layer as ``name``, ``kind`` (geometry type in words) and geometry, in EPSG:4326."""
     path = local_path(raw_path, layer=LAYER)
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:
-        raise InputError(f"{LAYER}: {path}: cannot be read as a vector file: {' '.join(str(exc).split())}") from None
+    frame = read_vector(path, LAYER, limits)
     crs = require_crs(frame.crs, what=f"{LAYER}: {path}")
     columns = {c.lower(): c for c in frame.columns if c != frame.geometry.name}
     text_columns = [c for c in frame.columns if c != frame.geometry.name and pd.api.types.is_string_dtype(frame[c])]

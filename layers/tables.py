@@ -15,7 +15,9 @@ import pandas as pd
 
 from geo.errors import InputError
 from geo.periods import parse_period
+from layers.archives import checked_members
 from layers.fields import resolve_columns
+from layers.limits import DEFAULT_LIMITS, InputLimits
 from layers.paths import local_path
 from layers.schema import (
     NATIONAL_OPTIONAL,
@@ -39,24 +41,30 @@ class LoadedTable:
     synthetic: bool = False
 
 
-def read_production(raw_path: str | Path, mappings: dict | None = None) -> LoadedTable:
+def read_production(
+    raw_path: str | Path, mappings: dict | None = None, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadedTable:
     """Read reported production: ``concession_id, period, carats`` [, ``value_usd, source``].
 
     Returns one row per (concession_id, period) with ``period`` as text (``2021``,
     ``2021-Q3``, ``2021-03``). A repeated (concession_id, period) is an error, since
     summing it silently could double-count a report.
     """
-    return _read_reports(raw_path, mappings, "production", "concession_id", PRODUCTION_REQUIRED, PRODUCTION_OPTIONAL)
+    return _read_reports(
+        raw_path, mappings, limits, "production", "concession_id", PRODUCTION_REQUIRED, PRODUCTION_OPTIONAL
+    )
 
 
-def read_national(raw_path: str | Path, mappings: dict | None = None) -> LoadedTable:
+def read_national(
+    raw_path: str | Path, mappings: dict | None = None, limits: InputLimits = DEFAULT_LIMITS
+) -> LoadedTable:
     """Read national totals: ``country, period, carats`` [, ``value_usd, source``]."""
-    return _read_reports(raw_path, mappings, "national", "country", NATIONAL_REQUIRED, NATIONAL_OPTIONAL)
+    return _read_reports(raw_path, mappings, limits, "national", "country", NATIONAL_REQUIRED, NATIONAL_OPTIONAL)
 
 
-def _read_reports(raw_path, mappings, layer: str, key: str, required, optional) -> LoadedTable:
+def _read_reports(raw_path, mappings, limits, layer: str, key: str, required, optional) -> LoadedTable:
     """A table of carats reported per ``key`` (concession or country) and period."""
-    path, frame, columns = _read_table(raw_path, layer, required, optional, mappings)
+    path, frame, columns = _read_table(raw_path, layer, required, optional, mappings, limits)
     table = pd.DataFrame(
         {
             key: [
@@ -103,11 +111,18 @@ def parse_carats(text: object) -> float:
     return number
 
 
-def _read_table(raw_path, layer, required, optional, mappings):
+def _read_table(raw_path, layer, required, optional, mappings, limits: InputLimits):
     path = local_path(raw_path, layer=layer)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise InputError(f"{layer}: {path}: unsupported file type {suffix or '(none)'}; use CSV or Excel (.xlsx)")
+    size_mb = path.stat().st_size / 1024**2
+    if size_mb > limits.max_table_file_mb:
+        raise InputError(f"{layer}: {path}: " + limits.exceeded("max_table_file_mb", f"is {size_mb:,.0f} MB"))
+    if suffix in (".csv", ".txt"):
+        _refuse_long_lines(path, layer, limits)
+    elif suffix in (".xlsx", ".xlsm"):
+        checked_members(path, layer, limits)  # a workbook is a zip: no bombs
     try:
         if suffix in (".csv", ".txt"):
             with warnings.catch_warnings():
@@ -142,6 +157,24 @@ def _read_table(raw_path, layer, required, optional, mappings):
         source=str(path),
     )
     return path, frame, columns
+
+
+def _refuse_long_lines(path: Path, layer: str, limits: InputLimits) -> None:
+    """Refuse a text file with a line longer than ``limits.max_table_line_kb``, read in 1 MiB blocks."""
+    longest_allowed = int(limits.max_table_line_kb * 1024)
+    line, length = 1, 0  # the current line's number and its length so far
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            parts = block.split(b"\n")
+            for k, part in enumerate(parts):
+                length += len(part)
+                if length > longest_allowed:
+                    raise InputError(
+                        f"{layer}: {path}: line {line} "
+                        + limits.exceeded("max_table_line_kb", f"is over {limits.max_table_line_kb:,g} kB long")
+                    )
+                if k < len(parts) - 1:
+                    line, length = line + 1, 0
 
 
 def _rows(frame: pd.DataFrame) -> list[int]:

@@ -238,7 +238,7 @@ def test_unsupported_and_unreadable_tables(tmp_path):
         read_production(json_path)
     fake = tmp_path / "p.xlsx"
     fake.write_text("not a workbook")
-    with pytest.raises(InputError, match="cannot be read as a table") as info:
+    with pytest.raises(InputError, match=r"does not hold Excel \(.xlsx\) data") as info:
         read_production(fake)
     assert str(fake) in str(info.value)
 
