@@ -1,13 +1,21 @@
-"""Write a folder of outputs all at once, or not at all.
+"""Write a folder of outputs all at once, or not at all, even if the process is killed.
 
-Files go into a temporary sibling folder, which then replaces the target by renames; a
-failed or killed run leaves the previous folder as it was. A target that exists and is
-not an earlier output of ours (it lacks ``marker``) is refused, so a mistyped path never
-deletes someone's files.
+Files go into a hidden staging folder beside the target (``.<name>.tmp-*``), which then
+takes the target's place in one atomic step: Linux's ``renameat2(RENAME_EXCHANGE)``
+swaps the two folders, so at every instant ``<name>`` is either the complete previous
+output or the complete new one. (Elsewhere, two renames are used and a run killed
+between them is repaired by the next run.) A run killed before the swap leaves only its
+hidden staging folder, which the next run writing the same target removes.
+
+A target that exists and is not an earlier output of ours (it lacks ``marker``) is
+refused, so a mistyped path never deletes someone's files. Every write holds the
+target's lock (:func:`folder_lock`), so two runs never interleave.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fcntl
 import os
 import shutil
@@ -18,6 +26,8 @@ from pathlib import Path
 
 from geo.errors import InputError
 
+_held: dict[Path, int] = {}  # targets whose lock this process holds, with a nesting count
+
 
 @contextmanager
 def folder_lock(target: str | Path) -> Iterator[None]:
@@ -25,9 +35,18 @@ def folder_lock(target: str | Path) -> Iterator[None]:
 
     A second ``analyze`` into the same folder while one runs would interleave their
     outputs; it stops with an error naming the folder instead. The lock is the
-    operating system's (``flock``): a killed run releases it by dying.
+    operating system's (``flock``): a killed run releases it by dying. Within one
+    process the lock is re-entrant (``analyze`` holds it while it reads and computes,
+    and writing the folder takes it again).
     """
     out = Path(target).expanduser().absolute()
+    if out in _held:
+        _held[out] += 1
+        try:
+            yield
+        finally:
+            _held[out] -= 1
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     handle = open(out.with_name(f"{out.name}.lock"), "a+")  # noqa: SIM115 - held for the with block
     try:
@@ -35,7 +54,11 @@ def folder_lock(target: str | Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(f"--out {out}: another minewatch run is writing this folder; wait for it to end") from None
-        yield
+        _held[out] = 1
+        try:
+            yield
+        finally:
+            del _held[out]
     finally:
         handle.close()
 
@@ -44,15 +67,17 @@ def folder_lock(target: str | Path) -> Iterator[None]:
 def atomic_folder(target: str | Path, marker: str) -> Iterator[Path]:
     """Yield a staging folder; on success it becomes ``target`` (which must hold ``marker``)."""
     out = Path(target).expanduser().absolute()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / marker).exists())):
-        raise InputError(f"--out {out}: exists and is not a minewatch output folder; choose a new or empty folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield staging
-        _swap_in(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with folder_lock(out):
+        _recover(out)
+        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / marker).exists())):
+            raise InputError(f"--out {out}: exists and is not a minewatch output folder; choose a new or empty folder")
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            yield staging
+            _fsync_tree(staging)
+            _swap_in(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -63,9 +88,59 @@ def write_text(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
+def leftovers(target: str | Path) -> list[Path]:
+    """Staging or retired folders of ``target`` left by a killed run (removed by the next one)."""
+    out = Path(target).expanduser().absolute()
+    if not out.parent.is_dir():
+        return []
+    prefixes = (f".{out.name}.tmp-", f".{out.name}.old-")
+    return sorted(p for p in out.parent.iterdir() if p.name.startswith(prefixes))
+
+
+def _recover(out: Path) -> None:
+    """Under the lock: put back a previous output a killed swap left retired, then sweep leftovers."""
+    for retired in leftovers(out):
+        if retired.name.startswith(f".{out.name}.old-") and not out.exists() and (retired / "previous").is_dir():
+            os.rename(retired / "previous", out)
+    for stale in leftovers(out):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file of ``folder``, and the folder, to disk before it is swapped in."""
+    for path in [*folder.rglob("*"), folder]:
+        if path.is_file() or path.is_dir():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths (Linux ``renameat2``); False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    renameat2 = getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None) if libc_name else None
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this kernel or file system cannot
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
+
+
 def _swap_in(staging: Path, out: Path) -> None:
     if not out.exists():
         os.rename(staging, out)
+        return
+    if _exchange(staging, out):  # staging now holds the previous output, removed by the caller
         return
     retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
     os.rename(out, retired / "previous")
@@ -74,5 +149,4 @@ def _swap_in(staging: Path, out: Path) -> None:
     except OSError:
         os.rename(retired / "previous", out)  # put the previous output back
         raise
-    finally:
-        shutil.rmtree(retired, ignore_errors=True)
+    shutil.rmtree(retired, ignore_errors=True)
