@@ -10,6 +10,7 @@ restyles a GeoJSON layer from a small ``hideout`` dict without re-sending geomet
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def create_app(
                              sensitive_types=sensitive, geomask_key=hashlib.sha256(b"geomask:" + key).digest()))  # fmt: skip
     app = dash.Dash(
         __name__,
-        title=title,
+        title=html.escape(title),  # Dash puts the title into its HTML page unescaped
         update_title=None,
         assets_folder=str(ASSETS),
         serve_locally=True,
@@ -80,5 +81,6 @@ def create_app(
         "application/geo+json",
     ]  # fmt: skip
     security.install_headers(app, basemap_url)
+    security.install_error_pages(app.server)
     Compress(app.server)
     return app

@@ -5,14 +5,19 @@ plus Dash's one inline bootstrap script (allowed by its hash, from ``app.csp_has
 styles from this server and inline style attributes (React and Plotly set them); images
 from this server, ``data:`` URLs and the optional basemap's host; no frames, no plugins,
 forms only to this server. Also ``nosniff``, ``same-origin`` referrers, no framing, and
-a request size limit.
+a request size limit. Errors reach users as one plain sentence with a reference; the
+stack trace goes to the server's log under that reference, never to the browser.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from urllib.parse import urlsplit
 
 import dash
+import flask
+from werkzeug.exceptions import HTTPException
 
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # callbacks and forms are small; uploads do not exist
 
@@ -58,3 +63,20 @@ def install_headers(app: dash.Dash, basemap_url: str | None) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+def install_error_pages(server: flask.Flask) -> None:
+    """Answer unexpected errors with a short text and a reference; log the traceback under it."""
+    server.config["PROPAGATE_EXCEPTIONS"] = False
+    log = logging.getLogger("minewatch.server")
+
+    @server.errorhandler(Exception)
+    def internal_error(error: Exception):
+        if isinstance(error, HTTPException):  # 404, 413...: werkzeug's own short page, no trace
+            return error
+        if isinstance(error, dash.exceptions.DependencyException):  # a script path Dash does not serve
+            return flask.Response("not found\n", status=404, mimetype="text/plain")
+        reference = secrets.token_hex(4)
+        log.error("error %s on %s %s", reference, flask.request.method, flask.request.path, exc_info=error)
+        text = f"minewatch: something went wrong on the server (reference {reference}); the details are in its log.\n"
+        return flask.Response(text, status=500, mimetype="text/plain")

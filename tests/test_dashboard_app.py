@@ -11,6 +11,8 @@ import pyogrio
 import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dashboard import create_app, ids
 from dashboard.callbacks.details import update_details
@@ -40,7 +42,8 @@ ALL_SEVERITIES = ["high", "medium", "low"]
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def field_analysis(tmp_path_factory):
+    """The small field analysed, with a hostile holder (B) and a formula holder (E)."""
     paths = write_field(tmp_path_factory.mktemp("dash"))
     concessions = read_concessions(paths["concessions"]).table
     concessions.loc[concessions["concession_id"] == "B", "holder"] = HOSTILE_HOLDER
@@ -59,8 +62,12 @@ def client(tmp_path_factory):
             {"layer": f"activity {r.period}", "path": str(r.path)} for r in find_activity_rasters(paths["activity"])
         ],
     )
-    app = create_app(analysis)
-    return app.server.test_client()
+    return analysis
+
+
+@pytest.fixture(scope="module")
+def client(field_analysis):
+    return create_app(field_analysis).server.test_client()
 
 
 def controls(period_index=3, every=(), types=FLAG_TYPES, severities=ALL_SEVERITIES, holders=(), min_score=0, search="",
@@ -227,18 +234,85 @@ def test_visit_panel_adds_flags_and_links_follow(client):
     assert update_visit_links([], "", 2, 10, [])[0] == []
 
 
-@pytest.mark.parametrize(
-    "route",
-    ["/", "/_dash-layout", "/_dash-dependencies", "/api/flags.geojson", "/api/flags.csv", "/api/concessions.geojson",
-     "/api/concession_stats.csv", "/map/flags.geojson", "/map/activity/2018.png", "/login", "/no-such-page"],
-)  # fmt: skip
-def test_security_headers_on_every_route(client, route):
-    headers = client.get(route).headers
-    csp = headers["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "'unsafe-eval'" not in csp
-    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "same-origin"
+SAMPLE_ARGUMENTS = {"extension": "csv", "layer": "flags", "period": "2018", "path": "x", "filename": "x.js",
+                    "package_name": "dash", "path_in_package_dist": "x.js", "fingerprinted_path": "dash.v1.min.js"}  # fmt: skip
+
+
+def every_route_url(client) -> list[tuple[str, str]]:
+    """(method, URL) of every rule the server has, with sample values for its arguments."""
+    urls = []
+    for rule in client.application.url_map.iter_rules():
+        missing = set(rule.arguments) - set(SAMPLE_ARGUMENTS)
+        assert not missing, f"add a sample value for {missing} of {rule.rule}"
+        url = rule.rule
+        for name in rule.arguments:
+            url = url.replace(f"<{name}>", SAMPLE_ARGUMENTS[name])
+            for converter in ("path", "string", "int"):
+                url = url.replace(f"<{converter}:{name}>", SAMPLE_ARGUMENTS[name])
+        method = "GET" if "GET" in rule.methods else sorted(rule.methods - {"OPTIONS"})[0]
+        urls.append((method, url))
+    return urls
+
+
+def test_security_headers_on_every_route(client):
+    urls = every_route_url(client) + [("GET", "/no-such-page")]
+    assert len(urls) > 15
+    for method, url in urls:
+        response = client.open(url, method=method)
+        assert response.status_code < 500, url
+        headers = response.headers
+        csp = headers.get("Content-Security-Policy", "")
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "'unsafe-eval'" not in csp, url
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "same-origin", url
+
+
+def test_errors_reach_users_without_a_stack_trace(client, monkeypatch, caplog):
+    import dashboard.api
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret detail /home/analyst/private.gpkg")
+
+    monkeypatch.setattr(dashboard.api, "csv_text", broken)
+    with caplog.at_level("ERROR", logger="minewatch.server"):
+        response = client.get("/api/flags.csv")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500 and response.mimetype == "text/plain"
+    assert "reference" in body
+    for leak in ("Traceback", "RuntimeError", "secret detail", "private.gpkg", ".py"):
+        assert leak not in body
+    reference = body.split("reference ")[1].split(")")[0]
+    logged = [r for r in caplog.records if reference in r.getMessage()]
+    assert logged and logged[0].exc_info[0] is RuntimeError  # the trace is in the server's log
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_page_title_is_escaped(field_analysis):
+    page = create_app(field_analysis, title="</title><script>window.__x=1</script>").server.test_client().get("/")
+    text = page.get_data(as_text=True)
+    assert "<script>window.__x" not in text and "&lt;/title&gt;&lt;script&gt;" in text
+    create_app(field_analysis)  # the module's other tests expect the plain app's state
 
 
 def test_oversized_request_refused(client):
     response = client.post("/_dash-update-component", data=b"x" * (3 * 1024 * 1024), content_type="application/json")
     assert response.status_code == 413
+
+
+API_ROUTES = ["/api/flags.geojson", "/api/flags.csv", "/api/concessions.geojson", "/api/concession_stats.csv",
+              "/api/visit-plan.gpx", "/api/visit-plan.html", "/map/flags.geojson"]  # fmt: skip
+QUERY_KEYS = ["period", "type", "severity", "holder", "min_score", "q", "review", "flag", "start", "days", "hours",
+              "every", "selected", "x"]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    route=st.sampled_from(API_ROUTES),
+    pairs=st.lists(st.tuples(st.sampled_from(QUERY_KEYS), st.text(max_size=40)), max_size=6),
+    raw=st.text(max_size=60),
+)
+def test_any_query_string_gets_an_answer_not_a_server_error(client, route, pairs, raw):
+    from urllib.parse import urlencode
+
+    for query in (urlencode(pairs), raw):
+        response = client.get(f"{route}?{query}")
+        assert response.status_code in (200, 400, 404), (route, query, response.get_data(as_text=True)[:200])
