@@ -1,7 +1,7 @@
 """Live servers and a headless Chromium for the browser tests.
 
 ``demo_url`` (session): the bundled demo analysed once into a temporary folder and served
-by ``python app.py serve --results DIR`` on a free port. ``hostile_url`` (module): the small
+by ``python app.py serve --results DIR`` on a free port. ``hostile_url`` (session): the small
 test field of ``tests/conftest.py`` whose holders, names and one concession id are HTML and
 script, analysed and served the same way.
 
@@ -49,6 +49,8 @@ SCRIPT_NAME = "<script>window.__xss=2</script>"
 SCRIPT_HOLDER = "<script>window.__xss=3</script>"
 IMG_NAME = '<img src=x onerror="window.__xss=4">'
 MARKUP_ID = "X<b>1</b>"
+PLACE_NAME = '<img src=x onerror="window.__xss=5">Mutare'
+NOTE = '<script>window.__xss=6</script><img src=x onerror="window.__xss=7"> pit </textarea><b>wet</b>'
 
 # Uncaught exceptions already reported as bugs, each with a strict-xfail test of its own
 # (test_dashboard.py::test_no_uncaught_errors_on_load_and_map_move); the other tests ignore
@@ -181,9 +183,11 @@ def write_hostile_field(folder: Path) -> dict[str, Path]:
     """The small test field with markup in holders, names and one concession id.
 
     B: holder ``<img onerror>``, name ``<script>`` (B digs without reporting: flags every year);
-    C: holder ``<script>``, name ``<img onerror>``; D is renamed ``X<b>1</b>`` (expired, flagged).
+    C: holder ``<script>``, name ``<img onerror>``; D is renamed ``X<b>1</b>`` (expired, flagged);
+    a context layer whose one place is named ``<img onerror>Mutare``.
     """
     import geopandas as gpd
+    import shapely
 
     from tests.conftest import write_field
 
@@ -196,14 +200,20 @@ def write_hostile_field(folder: Path) -> dict[str, Path]:
     concessions.loc[ids == "D", "concession_id"] = MARKUP_ID
     paths["concessions"].unlink()
     concessions.to_file(paths["concessions"], layer="concessions")
+    west, south, _, _ = concessions.to_crs("EPSG:4326").total_bounds
+    place = shapely.Point(west - 0.01, south - 0.01)  # beside the field, clear of the concessions' tooltips
+    places = gpd.GeoDataFrame({"name": [PLACE_NAME]}, geometry=[place], crs="EPSG:4326")
+    paths["context"] = folder / "context.geojson"
+    places.to_file(paths["context"], driver="GeoJSON")
     return paths
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hostile_url(tmp_path_factory) -> Iterator[str]:
     """Base URL of a server on the hostile field's analysis."""
     base = tmp_path_factory.mktemp("browser-hostile")
     results = run_analyze(write_hostile_field(base / "field"), base / "results")
+    add_team_member(results)
     yield from serve(results, base / "serve.log")
 
 
