@@ -64,3 +64,19 @@ def test_geojson_concessions_loader_never_crashes(tmp_path, features, garbage, u
     path.write_text(text, encoding="utf-8")
     with contextlib.suppress(InputError):
         read_concessions(path)
+
+
+def test_atheris_fuzzing_of_the_loaders_finds_no_crash(tmp_path):
+    """A short coverage-guided run (fuzz/fuzz_loaders.py): libFuzzer exits non-zero on a crash."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, str(root / "fuzz" / "fuzz_loaders.py"), "-runs=600", "-max_len=2048", "-seed=1",
+         "-max_total_time=120", str(tmp_path / "corpus")],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Done 600 runs" in result.stderr
