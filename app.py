@@ -29,6 +29,7 @@ from geo.flags import FLAG_TYPES
 
 DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
 EXIT_BAD_INPUT = 2
+EXIT_BUG = 1  # an unexpected error: a bug to report, not the input's fault
 VERSIONED_PACKAGES = ("numpy", "pandas", "geopandas", "shapely", "pyproj", "rasterio", "pyogrio", "scipy", "pystac")
 
 
@@ -537,6 +538,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("minewatch: interrupted; previous outputs are untouched", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug, not bad input: one line here, the traceback in a file
+        if os.environ.get("MINEWATCH_DEBUG"):
+            raise
+        report = save_traceback(error)
+        print(f"minewatch: internal error: {type(error).__name__}: {' '.join(str(error).split())[:300]}; this is "
+              f"a bug in minewatch (previous outputs are untouched); the traceback is in {report}", file=sys.stderr)  # fmt: skip
+        return EXIT_BUG
+
+
+def save_traceback(error: Exception) -> Path:
+    """Write ``error``'s traceback to a private temporary file and return its path."""
+    import tempfile
+    import traceback
+
+    handle, name = tempfile.mkstemp(prefix="minewatch-crash-", suffix=".txt")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write("".join(traceback.format_exception(error)))
+    return Path(name)
 
 
 if __name__ == "__main__":

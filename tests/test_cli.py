@@ -180,3 +180,22 @@ def test_second_analyze_into_a_busy_folder_is_refused(analysed, tmp_path):
     assert result.returncode == 2 and "another minewatch run is writing this folder" in result.stderr
     assert not out.exists()
     assert run_app(*analyze_args(paths, out)).returncode == 0  # released: the next run proceeds
+
+
+def test_an_unexpected_error_is_one_line_and_a_saved_traceback(monkeypatch, capsys, tmp_path):
+    import app
+    import layers.concessions
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("deep inside")
+
+    monkeypatch.setattr(layers.concessions, "read_concessions", broken)
+    monkeypatch.delenv("MINEWATCH_DEBUG", raising=False)
+    status = app.main(["analyze", "--concessions", "c.gpkg", "--production", "p.csv", "--activity", "a",
+                       "--out", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == app.EXIT_BUG == 1
+    assert "Traceback" not in err and "internal error: ZeroDivisionError: deep inside" in err
+    report = Path(err.rsplit("the traceback is in ", 1)[1].strip())
+    assert "Traceback" in report.read_text() and "deep inside" in report.read_text()
+    report.unlink()
