@@ -320,3 +320,21 @@ def test_zip_total_size_limit(tmp_path):
     assert len(checked_members(path, "concessions", InputLimits(max_zip_uncompressed_mb=5))) == 5
     with pytest.raises(InputError, match=r"expands to 5 MB .* more than the limit max_zip_uncompressed_mb=4"):
         checked_members(path, "concessions", InputLimits(max_zip_uncompressed_mb=4))
+
+
+def test_a_results_folder_from_someone_else_gets_the_same_checks(field, tmp_path):
+    """``serve --results`` reads GeoJSON it did not write itself: a VRT in it is refused unread."""
+    import shutil
+
+    from geo.errors import InputError
+    from layers.results import read_analysis
+
+    _, out = field
+    copy = tmp_path / "shared-results"
+    shutil.copytree(out, copy)
+    (copy / "flags.geojson").write_text(
+        '<OGRVRTDataSource><OGRVRTLayer name="f"><SrcDataSource>/etc/passwd</SrcDataSource></OGRVRTLayer>'
+        "</OGRVRTDataSource>"
+    )
+    with pytest.raises(InputError, match="flags.geojson: is a GDAL virtual dataset"):
+        read_analysis(copy)
