@@ -495,7 +495,8 @@ class LazyServer:
     def __init__(self):
         self._wsgi = None
 
-    def __call__(self, environ, start_response):
+    def load(self):
+        """Load the analysis now (gunicorn.conf.py calls this as each worker starts)."""
         if self._wsgi is None:
             from dashboard import create_app
             from layers.results import read_analysis
@@ -505,7 +506,10 @@ class LazyServer:
                 read_analysis(folder), basemap_url=os.environ.get("MINEWATCH_BASEMAP_URL"), results_dir=folder
             )
             self._wsgi = app.server
-        return self._wsgi(environ, start_response)
+        return self._wsgi
+
+    def __call__(self, environ, start_response):
+        return self.load()(environ, start_response)
 
 
 server = LazyServer()

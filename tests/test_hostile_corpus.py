@@ -128,7 +128,10 @@ def malformed_utf8_geojson(tmp_path, paths):
                 {
                     "type": "Feature",
                     "properties": {"concession_id": "A", "holder": "HOLDER", "status": "active"},
-                    "geometry": {"type": "Polygon", "coordinates": [[[32, -19], [32.1, -19], [32.1, -19.1], [32, -19]]]},
+                    "geometry": {
+                        "type": "Polygon",
+                        "coordinates": [[[32, -19], [32.1, -19], [32.1, -19.1], [32, -19]]],
+                    },
                 }
             ],
         }
@@ -210,8 +213,11 @@ def stac_asset_outside_catalog(tmp_path, paths):
         geometry=None,
         bbox=None,
         datetime=None,
-        properties={"minewatch:period": "2018", "start_datetime": "2018-01-01T00:00:00Z",
-                    "end_datetime": "2018-12-31T23:59:59Z"},  # fmt: skip
+        properties={
+            "minewatch:period": "2018",
+            "start_datetime": "2018-01-01T00:00:00Z",
+            "end_datetime": "2018-12-31T23:59:59Z",
+        },  # fmt: skip
     )
     item.add_asset("activity", pystac.Asset(str(paths["activity"] / "2018.tif"), media_type="image/tiff"))
     catalog.add_item(item)
@@ -233,10 +239,12 @@ def small_tiff_claiming_160_gigapixels(tmp_path, paths):
 
 def excel_zip_bomb(tmp_path, paths):
     path = tmp_path / "production.xlsx"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("xl/worksheets/sheet1.xml", "w") as member:
-            for _ in range(16):
-                member.write(b" " * (1 << 24))
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("xl/worksheets/sheet1.xml", "w") as member,
+    ):
+        for _ in range(16):
+            member.write(b" " * (1 << 24))
     return "production", path, "zip bomb"
 
 
