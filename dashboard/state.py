@@ -18,7 +18,7 @@ import pandas as pd
 from dashboard import map_layers
 from dashboard.sensitive import overlay_mask, public_flags, public_footprints, sensitive_areas
 from geo.analysis import Analysis
-from layers.activity_png import render_activity_png
+from layers.activity_png import activity_png_bounds, render_activity_png
 
 CONCESSION_PROPERTIES = ["concession_id", "name", "holder", "status", "licence_ha"]
 FLAG_PROPERTIES = ["flag_id", "flag_type", "severity", "score", "period", "concession_id", "holder", "area_ha",
@@ -56,6 +56,7 @@ class DashboardState:
         self.periods = self.analysis.periods
         self.holders = sorted(h for h in concessions["holder"].dropna().unique() if h)
         self._overlays: dict[tuple[str, bool], tuple[bytes, list[list[float]]] | None] = {}
+        self._overlay_bounds: dict[str, list[list[float]] | None] = {}
         self.activity_paths = {
             entry["layer"].removeprefix("activity "): entry["path"]
             for entry in self.analysis.provenance.get("inputs", [])
@@ -119,8 +120,12 @@ class DashboardState:
         return self._overlays[key]
 
     def overlay_bounds(self, period: str) -> list[list[float]] | None:
-        overlay = self.activity_overlay(period)
-        return overlay[1] if overlay else None
+        """Where the period's overlay goes on the map, without drawing it (the image route draws it)."""
+        if period not in self._overlay_bounds:
+            path = self.activity_paths.get(period)
+            available = path is not None and Path(path).is_file()
+            self._overlay_bounds[period] = activity_png_bounds(path) if available else None
+        return self._overlay_bounds[period]
 
     def reviews(self) -> dict:
         """Current reviews by flag id (empty without a review store)."""

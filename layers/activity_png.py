@@ -46,6 +46,34 @@ def colourise(scores: np.ndarray) -> np.ndarray:
     return rgba
 
 
+def _screen_grid(source) -> tuple:
+    """The Web Mercator grid an overlay is drawn on: (transform, width, height, downscale factor)."""
+    transform, width, height = calculate_default_transform(
+        source.crs, WEB_MERCATOR, source.width, source.height, *source.bounds
+    )
+    scale = max(width, height) / MAX_SIDE_PX
+    if scale > 1:
+        transform = transform * transform.scale(scale, scale)
+        width, height = max(int(width / scale), 1), max(int(height / scale), 1)
+    return transform, width, height, scale
+
+
+def _lat_lon_bounds(transform, width: int, height: int) -> list[list[float]]:
+    west, north = transform @ (0, 0)
+    east, south = transform @ (width, height)
+    west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", west, south, east, north)
+    return [[south, west], [north, east]]
+
+
+def activity_png_bounds(path: str | Path) -> list[list[float]]:
+    """The ``[[south, west], [north, east]]`` of :func:`render_activity_png`'s image, without drawing it."""
+    try:
+        with rasterio.open(path, driver="GTiff") as source:
+            return _lat_lon_bounds(*_screen_grid(source)[:3])
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(f"activity overlay: {path}: cannot be read: {exc}") from None
+
+
 def render_activity_png(path: str | Path, blank=()) -> tuple[bytes, list[list[float]]]:
     """PNG bytes of an activity raster warped to Web Mercator, and its lat/lon bounds.
 
@@ -54,13 +82,7 @@ def render_activity_png(path: str | Path, blank=()) -> tuple[bytes, list[list[fl
     """
     try:
         with rasterio.open(path, driver="GTiff") as source:
-            transform, width, height = calculate_default_transform(
-                source.crs, WEB_MERCATOR, source.width, source.height, *source.bounds
-            )
-            scale = max(width, height) / MAX_SIDE_PX
-            if scale > 1:
-                transform = transform * transform.scale(scale, scale)
-                width, height = max(int(width / scale), 1), max(int(height / scale), 1)
+            transform, width, height, scale = _screen_grid(source)
             with WarpedVRT(source, crs=WEB_MERCATOR, transform=transform, width=width, height=height,
                            resampling=Resampling.max if scale > 1 else Resampling.nearest,
                            add_alpha=source.nodata is None) as vrt:  # fmt: skip
@@ -69,7 +91,6 @@ def render_activity_png(path: str | Path, blank=()) -> tuple[bytes, list[list[fl
                     data[vrt.read(vrt.count) == 0] = np.nan
                 if np.issubdtype(np.dtype(source.dtypes[0]), np.integer):
                     data = np.where(np.isfinite(data), (data != 0).astype(np.float32), np.nan)
-                west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", *vrt.bounds)
                 if blank:
                     shapes = shapely.transform(list(blank), _to_mercator_xy)
                     data[geometry_mask(shapes, out_shape=data.shape, transform=transform, invert=True)] = np.nan
@@ -80,4 +101,4 @@ def render_activity_png(path: str | Path, blank=()) -> tuple[bytes, list[list[fl
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # a PNG for the screen
         with memory.open(driver="PNG", width=width, height=height, count=4, dtype="uint8") as png:
             png.write(np.moveaxis(rgba, -1, 0))
-        return memory.read(), [[south, west], [north, east]]
+        return memory.read(), _lat_lon_bounds(transform, width, height)

@@ -169,3 +169,34 @@ def test_national_table_marks_mismatches_and_missing_reports():
     assert [r.className for r in rows] == ["", "flagged", ""]
     assert cells[1][4] == "-30 % ⚑" and cells[2][3] == "no report"
     assert national_table(national.iloc[0:0]).children == "No national totals in this analysis."
+
+
+def test_activity_overlay_png_lands_where_its_bounds_say(tmp_path):
+    """The PNG is warped to Web Mercator; its corners (computed without drawing, for the map
+    callback) are the image's own, and a pixel's colour lands at its place."""
+    import warnings
+
+    import numpy as np
+    import rasterio
+    from rasterio.io import MemoryFile
+    from rasterio.transform import from_origin
+
+    from layers.activity_png import activity_png_bounds, render_activity_png
+    from tests.conftest import write_raster
+
+    scores = np.zeros((200, 300), np.float32)
+    scores[:100, :150] = 0.9  # the north-west quarter is active
+    path = write_raster(tmp_path / "2021.tif", scores, from_origin(400_000, 7_830_000, 10, 10), "EPSG:32736", -1.0)
+    png, bounds = render_activity_png(path)
+    assert bounds == activity_png_bounds(path)
+    (south, west), (north, east) = bounds
+    with rasterio.open(path) as source:
+        lon_lat = rasterio.warp.transform_bounds(source.crs, "EPSG:4326", *source.bounds)
+    assert west == pytest.approx(lon_lat[0], abs=1e-3) and north == pytest.approx(lon_lat[3], abs=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)  # a PNG for the screen
+        with MemoryFile(png) as memory, memory.open() as image:
+            alpha = image.read(4)
+    height, width = alpha.shape
+    assert alpha[height // 4, width // 4] > 0  # north-west: coloured
+    assert alpha[3 * height // 4, 3 * width // 4] == 0  # south-east: transparent
