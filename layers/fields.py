@@ -7,6 +7,8 @@ limits a mapping to one layer.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from geo.errors import InputError
 
 
@@ -54,6 +56,14 @@ def resolve_columns(
             raise InputError(f"{layer}: {source}: --field {canonical}={theirs}: the file has no column {theirs!r}")
         elif canonical in by_lower:
             found[canonical] = by_lower[canonical]
+    counts = Counter(str(c).lower() for c in columns)
+    for canonical, theirs in found.items():
+        if counts[theirs.lower()] > 1:
+            same = [str(c) for c in columns if str(c).lower() == theirs.lower()]
+            raise InputError(
+                f"{layer}: {source}: column {theirs!r} appears {len(same)} times ({', '.join(map(repr, same))}); "
+                f"keep one, or rename the others (minewatch cannot tell which holds the {canonical})"
+            )
     missing = [c for c in required if c not in found]
     if missing:
         have = ", ".join(str(c) for c in columns if str(c).lower() != "geometry") or "none"

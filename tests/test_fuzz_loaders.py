@@ -75,6 +75,7 @@ def test_atheris_fuzzing_of_the_loaders_finds_no_crash(tmp_path):
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run(
         [sys.executable, str(root / "fuzz" / "fuzz_loaders.py"), "-runs=600", "-max_len=2048", "-seed=1",
+         f"-artifact_prefix={tmp_path}/",
          "-max_total_time=120", str(tmp_path / "corpus")],
         cwd=root, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
