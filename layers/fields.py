@@ -61,7 +61,7 @@ def resolve_columns(
         if counts[theirs.lower()] > 1:
             same = [str(c) for c in columns if str(c).lower() == theirs.lower()]
             raise InputError(
-                f"{layer}: {source}: column {theirs!r} appears {len(same)} times ({', '.join(map(repr, same))}); "
+                f"{layer}: {source}: {len(same)} columns are named {theirs.lower()!r} ({', '.join(map(repr, same))}); "
                 f"keep one, or rename the others (minewatch cannot tell which holds the {canonical})"
             )
     missing = [c for c in required if c not in found]
