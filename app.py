@@ -517,6 +517,9 @@ server = LazyServer()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the command; bad input exits with status 2."""
+    from layers.network import apply_offline_policy
+
+    apply_offline_policy()  # first: GDAL makes no network request unless a STAC API URL is read
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["users"]:  # its own parser: argparse cannot hand "--options" on to it
         from layers.users_cli import run_users_cli

@@ -50,7 +50,9 @@ def create_app(
         :mod:`dashboard.sensitive`); default ``MINEWATCH_SENSITIVE_FLAG_TYPES``.
     """
     from dashboard import api, auth, callbacks, layout, security
+    from layers.network import apply_offline_policy
 
+    apply_offline_policy()  # GDAL makes no network request from the server (layers/network.py)
     store = None
     if results_dir is not None or database_url or os.environ.get("MINEWATCH_DATABASE_URL"):
         from layers.review_store import open_store

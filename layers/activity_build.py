@@ -1,6 +1,10 @@
 """Build activity rasters from Sentinel-2 scenes: one Cloud-Optimized GeoTIFF per period, and a STAC catalog.
 
-``build_activity(scenes, out_dir)`` reads Level-2A band files (:mod:`layers.sentinel2`),
+``build_activity(scenes, out_dir)`` reads Level-2A band files (:mod:`layers.sentinel2`:
+a folder of single- or multi-band files, a local STAC file, or a STAC API URL searched
+by ``--bbox``/``--datetime``/``--collection``/``--max-cloud``, whose assets are read
+window by window over HTTP within :mod:`layers.network`'s one-URL allowance; ``--bbox``
+also crops a local input),
 masks clouds with the scene classification and takes each period's median composite
 (:mod:`geo.composite`), and scores every pixel's disturbance 0..1 against a baseline
 period (:mod:`geo.spectral`). The output folder holds ``<period>.tif`` (float32 scores,
@@ -46,6 +50,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import ctypes
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import math
@@ -87,7 +92,20 @@ from geo.spectral import (
 )
 from layers.activity import Grid
 from layers.atomic import atomic_folder
-from layers.sentinel2 import REFLECTANCE_BANDS, Scene, find_scenes, output_grid, read_reflectance, read_scl
+from layers.network import is_remote_url, redact_url
+from layers.sentinel2 import (
+    DEFAULT_COLLECTION,
+    DEFAULT_MAX_ITEMS,
+    REFLECTANCE_BANDS,
+    Scene,
+    SceneQuery,
+    find_scenes,
+    output_grid,
+    parse_band_order,
+    parse_bbox,
+    read_reflectance,
+    read_scl,
+)
 
 ENV_SCHEDULER = "MINEWATCH_SCHEDULER"
 DEFAULT_TILE_PX = 512
@@ -507,11 +525,17 @@ class BuildPlan:
         return any(s.synthetic for s in scenes)
 
 
-def plan_build(scenes: list[Scene], periods: list[str] | None = None, baseline: str | None = None) -> BuildPlan:
+def plan_build(
+    scenes: list[Scene],
+    periods: list[str] | None = None,
+    baseline: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> BuildPlan:
     """Choose the baseline and the periods, and give each its scenes.
 
     The baseline defaults to the year of the earliest scene; the periods default to
-    every later year with scenes. Raises :class:`InputError` for a period that is not
+    every later year with scenes. ``bbox`` (west, south, east, north, WGS 84 degrees)
+    crops the output grid. Raises :class:`InputError` for a period that is not
     ``YYYY``, ``YYYY-Qn`` or ``YYYY-MM``, or that no scene falls in.
     """
     years = sorted({s.date.year for s in scenes})
@@ -536,7 +560,7 @@ def plan_build(scenes: list[Scene], periods: list[str] | None = None, baseline: 
             raise InputError(f"{_LAYER}: no scene falls in period {period.label} (scenes cover {available})")
         groups.append((period, group))
     used = list(base_scenes) + [s for _, group in groups for s in group]
-    return BuildPlan(output_grid(used), base, base_scenes, tuple(groups))
+    return BuildPlan(output_grid(used, bbox), base, base_scenes, tuple(groups))
 
 
 _LAYER = "build-activity"
@@ -620,14 +644,15 @@ def build_activity(
     *,
     params: ScoreParameters | None = None,
     tile_px: int = DEFAULT_TILE_PX,
+    query: SceneQuery | None = None,
 ) -> list[Path]:
     """Build one activity COG per period and a STAC catalog of them into ``out_dir``.
 
     Parameters
     ----------
     scenes_path:
-        A folder of Sentinel-2 L2A band files or a local STAC JSON file
-        (see :mod:`layers.sentinel2`).
+        A folder of Sentinel-2 L2A band files, a local STAC JSON file, or a STAC API
+        URL (see :mod:`layers.sentinel2`).
     out_dir:
         The output folder: new, empty, or an earlier output (it holds ``catalog.json``);
         replaced all at once when the build succeeds.
@@ -648,6 +673,12 @@ def build_activity(
         Score settings (default :class:`geo.spectral.ScoreParameters`).
     tile_px:
         Tile size in pixels: memory per task grows with its square times the dates.
+    query:
+        The STAC API search (bounding box, dates, collection, cloud limit), a crop
+        (``bbox``) and the band order of multi-band files
+        (:class:`layers.sentinel2.SceneQuery`). With a STAC API URL and no
+        ``query.datetime``, the dates searched run from the start of the earliest of
+        ``baseline`` and ``periods`` to the end of the latest (both must be given).
 
     Returns
     -------
@@ -656,8 +687,14 @@ def build_activity(
     """
     params = params or ScoreParameters()
     say = getattr(progress, "step", None) or (lambda message: None)
-    scenes = find_scenes(scenes_path)
-    plan = plan_build(scenes, periods, baseline)
+    query = query or SceneQuery()
+    remote = is_remote_url(str(scenes_path))
+    if remote and not query.datetime and baseline and periods:
+        query = dataclasses.replace(query, datetime=search_interval([baseline, *periods]))
+    if remote:
+        say(f"searching the STAC API {redact_url(str(scenes_path))} ({query.describe()})")
+    scenes = find_scenes(scenes_path, query)
+    plan = plan_build(scenes, periods, baseline, query.bbox)
     grid = plan.grid
     say(
         f"{len(scenes)} scenes; baseline {plan.baseline.label} ({len(plan.baseline_scenes)} dates); periods "
@@ -684,7 +721,8 @@ def build_activity(
             say(f"writing {period.label}.tif (Cloud-Optimized GeoTIFF)")
             outputs.append(_write_cog(work / f"{period.label}.tif", staging / f"{period.label}.tif", plan, period))
         shutil.rmtree(work)
-        _write_catalog(staging, plan, params, tile_px, time.monotonic() - started)
+        source = _scene_source(scenes_path, query) if remote else None
+        _write_catalog(staging, plan, params, tile_px, time.monotonic() - started, source)
     out = Path(out_dir).expanduser().absolute()
     return [out / path.name for path in outputs]
 
@@ -814,7 +852,28 @@ def _translate(source: Path, target: Path, profile: dict, tags: dict) -> None:
     )
 
 
-def _write_catalog(folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: int, seconds: float) -> None:
+def search_interval(labels: list[str]) -> str:
+    """The RFC 3339 interval from the start of the earliest period to the end of the latest, e.g.
+    ``2020-01-01T00:00:00Z/2022-12-31T23:59:59Z``."""
+    chosen = [_parse(label, "--periods") for label in labels]
+    start, end = min(p.start for p in chosen), max(p.end for p in chosen)
+    return f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z"
+
+
+def _scene_source(url, query: SceneQuery) -> dict:
+    """Where the scenes came from, for the catalog's provenance (the URL without tokens)."""
+    return {
+        "stac_api": redact_url(str(url)),
+        "collection": query.collection or DEFAULT_COLLECTION,
+        "bbox": list(query.bbox or ()),
+        "datetime": query.datetime,
+        "max_cloud": query.max_cloud,
+    }
+
+
+def _write_catalog(
+    folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: int, seconds: float, source: dict | None = None
+) -> None:
     """A self-contained STAC catalog of the period COGs with their provenance, validated with pystac."""
     import pystac
 
@@ -846,6 +905,7 @@ def _write_catalog(folder: Path, plan: BuildPlan, params: ScoreParameters, tile_
                 "minewatch:software": software,
                 "minewatch:build_seconds": round(seconds, 1),
                 "proj:code": _crs_code(plan.grid),
+                **({"minewatch:scene_search": source} if source else {}),
             },
         )
         item.add_asset(
@@ -917,9 +977,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenes",
         required=True,
-        metavar="PATH",
+        metavar="PATH|URL",
         help="a folder of Sentinel-2 L2A band files (GeoTIFF or JP2; B02 B03 B04 B08 B11 and SCL per date, "
-        "named like T36KVD_20210615_B04_10m.jp2 or 2021-06-15/B04.tif) or a local STAC catalog/ItemCollection JSON",
+        "named like T36KVD_20210615_B04_10m.jp2 or 2021-06-15/B04.tif, or multi-band files), a local STAC "
+        "catalog/ItemCollection JSON, or a STAC API URL (https://.../v1; needs --bbox, and --datetime or "
+        "--baseline with --periods; the only way minewatch goes online)",
     )
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="output folder for <period>.tif and catalog.json (atomic)"
@@ -932,6 +994,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--baseline", metavar="PERIOD", help="the period before mining to compare with (default: the earliest year)"
+    )
+    parser.add_argument(
+        "--bbox",
+        metavar="W,S,E,N",
+        help="area in WGS 84 degrees (west,south,east,north): the STAC API search area, and a crop of any input",
+    )
+    parser.add_argument(
+        "--datetime",
+        metavar="START/END",
+        help="STAC API only: dates to search, e.g. 2020-01-01/2022-12-31 (default: from --baseline and --periods)",
+    )
+    parser.add_argument(
+        "--collection",
+        metavar="ID",
+        help=f"STAC API only: the collection to search (default {DEFAULT_COLLECTION})",
+    )
+    parser.add_argument(
+        "--max-cloud",
+        type=float,
+        metavar="PERCENT",
+        help="STAC API only: leave out scenes whose eo:cloud_cover is above this (clouds are masked anyway)",
+    )
+    parser.add_argument(
+        "--max-items",
+        type=int,
+        default=DEFAULT_MAX_ITEMS,
+        metavar="N",
+        help=f"STAC API only: refuse a search finding more than N scenes (default {DEFAULT_MAX_ITEMS})",
+    )
+    parser.add_argument(
+        "--band-order",
+        metavar="B02,B03,...",
+        help="the bands of multi-band files without band descriptions, in file order, e.g. "
+        "B02,B03,B04,B08,B11,B12,SCL ('-' skips a band)",
     )
     parser.add_argument(
         "--scheduler",
@@ -955,6 +1051,9 @@ def build_parser() -> argparse.ArgumentParser:
         "period, rivers and sandbars excluded. 'analyze --activity DIR' reads the output.",
         epilog="Example (the bundled synthetic scenes):\n"
         "  python app.py build-activity --scenes data/demo_scenes --out results/demo_activity\n"
+        "From a STAC API (the assets are read over HTTP, window by window):\n"
+        "  python app.py build-activity --scenes https://earth-search.aws.element84.com/v1 \\\n"
+        "    --bbox 32.20,-19.75,32.30,-19.65 --baseline 2020 --periods 2021 2022 --max-cloud 40 --out act\n"
         "On a Dask cluster (workers need minewatch installed and the files at the same paths):\n"
         "  python app.py build-activity --scenes /shared/s2 --out /shared/act --scheduler tcp://host:8786",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -969,12 +1068,35 @@ def run(args: argparse.Namespace) -> int:
     if args.tile_px < 64:
         raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use at least 64 pixels")
     paths = build_activity(
-        args.scenes, args.out, args.periods, args.baseline, args.scheduler, progress, tile_px=args.tile_px
+        args.scenes,
+        args.out,
+        args.periods,
+        args.baseline,
+        args.scheduler,
+        progress,
+        tile_px=args.tile_px,
+        query=query_from_args(args),
     )
     print(f"{len(paths)} activity rasters and catalog.json written to {Path(args.out).expanduser().absolute()}")
     for path in paths:
         print(f"  {path.name}")
     return 0
+
+
+def query_from_args(args: argparse.Namespace) -> SceneQuery:
+    """The :class:`~layers.sentinel2.SceneQuery` of the command line's options (checked)."""
+    if getattr(args, "max_cloud", None) is not None and not 0 <= args.max_cloud <= 100:
+        raise InputError(f"{_LAYER}: --max-cloud {args.max_cloud:g}: give a percentage 0..100")
+    if getattr(args, "max_items", DEFAULT_MAX_ITEMS) < 1:
+        raise InputError(f"{_LAYER}: --max-items {args.max_items}: give at least 1")
+    return SceneQuery(
+        bbox=parse_bbox(args.bbox) if getattr(args, "bbox", None) else None,
+        datetime=getattr(args, "datetime", None),
+        collection=getattr(args, "collection", None),
+        max_cloud=getattr(args, "max_cloud", None),
+        max_items=getattr(args, "max_items", DEFAULT_MAX_ITEMS),
+        band_order=parse_band_order(args.band_order) if getattr(args, "band_order", None) else None,
+    )
 
 
 def run_cli(argv: list[str] | None = None) -> int:

@@ -21,11 +21,35 @@ Files of one scene share a name once the band and resolution tokens are removed
 When a scene has a band at several resolutions (``R10m``/``R20m``/``R60m``), the finest
 is used.
 
+**A multi-band GeoTIFF** (or JP2) whose name names no band holds several bands of one
+scene, e.g. ``T36KVD_20210615.tif`` or ``2021-06-15/stack.tif``. Its bands are named by
+their descriptions (``B02``, ``blue``, ``B2`` as Google Earth Engine writes them, ``SCL``...;
+``gdal_translate``/``rio edit-info --band-descriptions`` set them), or, for files without
+descriptions, by ``band_order`` (``--band-order B02,B03,B04,B08,B11,B12,SCL``, one
+name per band in file order, ``-`` for a band to skip; it applies to the files with
+exactly that many bands). A multi-band file whose bands name nothing is skipped like
+any other file (``TCI`` true-colour images). Single-band files of the same scene join
+it (``T36KVD_20210615_SCL_20m.tif`` beside ``T36KVD_20210615.tif``); a stack may hold
+the SCL as floating-point classes.
+
 **A STAC catalog, collection, item or ItemCollection** as a local JSON file (``pystac``):
 each item is a scene dated by its ``datetime`` (or ``start_datetime``); its assets are
 matched by key, case-insensitively, with the aliases above (``B04`` or ``red``, ``SCL``
-or ``scl``...), or by ``eo:bands`` names. Asset files must be local; the
-``raster:bands`` ``scale``/``offset`` of an asset are honoured.
+or ``scl``...), or by ``eo:bands`` names (several for a multi-band asset). Asset files
+must be local, and so must every link the catalog follows; the ``raster:bands``
+``scale``/``offset`` of an asset are honoured.
+
+**A STAC API URL** (``https://.../v1``, searched with pystac-client; ``SceneQuery``
+gives the bounding box, dates, collection and cloud limit) whose items are read like a
+local ItemCollection, their ``http(s)`` assets over HTTP. The assets are read through
+GDAL's ``/vsicurl/`` by the same windowed reader as local files, each read inside
+:func:`layers.network.remote_reads`, which allows that one URL, with timeouts, while
+GDAL's network access stays off for everything else. Why this and not odc-stac or
+stackstac: the build's tiles read only their window of each band (range requests on
+COGs), so a search's tiles are never downloaded whole; tasks still get plain strings
+(they run on Dask workers alike); the rasters are identical to those from the same
+files on disk (tested), because the resampling, nodata and scale rules are the same
+code; and no second, xarray-based reading path needs its own tests.
 
 Each date needs B02, B03, B04, B08, B11 and SCL; B12 is accepted but not read (the score
 does not use it). Reflectance is ``DN * scale + offset``, with ``scale``/``offset`` from,
@@ -33,7 +57,8 @@ in order: STAC ``raster:bands``; the GeoTIFF's own scale/offset metadata; the SA
 ``MTD_MSIL2A.xml`` (``BOA_QUANTIFICATION_VALUE`` and ``BOA_ADD_OFFSET``, the -1000 offset
 of processing baseline 04.00 onwards); else ``DN / 10000`` for integer files and the
 values as they are for float files. Digital number 0 (or the file's nodata value) is
-"no data". A file without CRS, with several bands, rotated, or unreadable is an
+"no data". A file without CRS, rotated, unreadable, or not a GeoTIFF/JPEG 2000 (GDAL may
+use no other driver here: a VRT in disguise is refused) is an
 :class:`~geo.errors.InputError` naming it.
 
 Reading (``read_reflectance``, ``read_scl``) returns one window of the output grid
@@ -46,12 +71,16 @@ and :func:`open_band` gives a lazy, chunked dask-backed view for interactive use
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import functools
 import json
 import math
 import re
+import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,20 +96,38 @@ from rasterio.windows import Window
 from geo.crs import require_crs
 from geo.errors import InputError
 from layers.activity import Grid
+from layers.network import (
+    STAC_API_RETRIES,
+    STAC_API_TIMEOUT_S,
+    is_remote_url,
+    local_only_stac_io,
+    redact_url,
+    remote_reads,
+    stac_api_access,
+    vsicurl_path,
+)
 from layers.paths import local_path
 
 LAYER = "sentinel2"
 SUFFIXES = {".tif", ".tiff", ".jp2"}
+BAND_DRIVERS: dict[str, str] = {".jp2": "JP2OpenJPEG", ".j2k": "JP2OpenJPEG"}  # by suffix; any other: GTiff
+DEFAULT_COLLECTION = "sentinel-2-l2a"
+DEFAULT_MAX_ITEMS = 500
+REMOTE_DESCRIBE_THREADS = 8  # remote files described at once (each is a few small requests)
 REFLECTANCE_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11")  # the order of geo.spectral.STACK_BANDS
 REQUIRED_BANDS: tuple[str, ...] = (*REFLECTANCE_BANDS, "SCL")
 ALIASES: dict[str, str] = {
     "b02": "B02",
+    "b2": "B02",
     "blue": "B02",
     "b03": "B03",
+    "b3": "B03",
     "green": "B03",
     "b04": "B04",
+    "b4": "B04",
     "red": "B04",
     "b08": "B08",
+    "b8": "B08",
     "nir": "B08",
     "b11": "B11",
     "swir16": "B11",
@@ -101,7 +148,9 @@ class BandFile:
 
     Holds only plain values (a path, never an open dataset), so it pickles to any worker.
     ``crs_wkt``/``transform``/``width``/``height`` describe the file's own grid;
-    reflectance is ``DN * scale + offset``.
+    reflectance is ``DN * scale + offset``. ``index`` is the band's number in the file
+    (1 for single-band files); ``remote`` marks a ``/vsicurl/`` path found by a STAC API
+    search, the only kind GDAL is allowed to fetch (:func:`layers.network.remote_reads`).
     """
 
     path: str
@@ -114,6 +163,8 @@ class BandFile:
     nodata: float | None
     scale: float = 1.0
     offset: float = 0.0
+    index: int = 1
+    remote: bool = False
 
     @property
     def pixel_m(self) -> float:
@@ -140,36 +191,152 @@ class Scene:
         return self.bands[name]
 
 
-def find_scenes(raw_path: str | Path) -> list[Scene]:
-    """The Sentinel-2 L2A scenes of a folder of band files or of a local STAC JSON file.
+@dataclass(frozen=True)
+class SceneQuery:
+    """Which scenes to use beyond "all of them": the search of a STAC API, a crop, multi-band files.
+
+    Attributes
+    ----------
+    bbox:
+        ``(west, south, east, north)`` in WGS 84 degrees: the search area of a STAC API
+        (required there) and, for any input, the crop of the output grid; scenes that
+        miss it are left out.
+    datetime:
+        The dates searched in a STAC API, an RFC 3339 interval such as
+        ``"2020-01-01/2022-12-31"`` (required there).
+    collection:
+        The STAC API collection searched (default ``sentinel-2-l2a``).
+    max_cloud:
+        Leave out STAC API items whose ``eo:cloud_cover`` is above this many percent.
+    max_items:
+        A STAC API search finding more items than this is refused (narrow it), never cut.
+    band_order:
+        Bands of multi-band files without band descriptions, in file order (``"-"``
+        skips a band).
+    """
+
+    bbox: tuple[float, float, float, float] | None = None
+    datetime: str | None = None
+    collection: str | None = None
+    max_cloud: float | None = None
+    max_items: int = DEFAULT_MAX_ITEMS
+    band_order: tuple[str, ...] | None = None
+
+    def search_only(self) -> list[str]:
+        """The options given that only a STAC API search uses."""
+        given = {"--datetime": self.datetime, "--collection": self.collection, "--max-cloud": self.max_cloud}
+        return [option for option, value in given.items() if value is not None]
+
+    def describe(self) -> str:
+        """The search in words, for messages."""
+        bbox = ",".join(f"{v:g}" for v in self.bbox or ())
+        words = f"collection {self.collection or DEFAULT_COLLECTION}, bbox {bbox}, datetime {self.datetime}"
+        return words + (f", at most {self.max_cloud:g} % cloud" if self.max_cloud is not None else "")
+
+
+def find_scenes(raw_path: str | Path, query: SceneQuery | None = None) -> list[Scene]:
+    """The Sentinel-2 L2A scenes of a folder of band files, a local STAC JSON file, or a STAC API URL.
 
     Returns them sorted by date then id. Raises :class:`InputError` when nothing usable
-    is found, a scene lacks a required band, or a file cannot be used (named in the
-    message with what is wrong).
+    is found, a scene lacks a required band, a file cannot be used, or a STAC API cannot
+    be searched (named in the message with what is wrong).
     """
-    path = local_path(raw_path, layer=LAYER, want_dir=None)
-    if path.is_dir():
-        scenes = _folder_scenes(path)
-    elif path.suffix.lower() == ".json":
-        scenes = _stac_scenes(path)
+    query = query or SceneQuery()
+    if is_remote_url(str(raw_path)):
+        scenes = _api_scenes(str(raw_path), query)
+        origin = redact_url(str(raw_path))
     else:
-        raise InputError(
-            f"{LAYER}: {path}: give a folder of Sentinel-2 band files (GeoTIFF or JP2) or a STAC catalog.json"
-        )
-    if not scenes:
-        raise InputError(
-            f"{LAYER}: {path}: no Sentinel-2 band files found; name them like "
-            "T36KVD_20210615_B04.tif or 2021-06-15/B04.tif (see --help)"
-        )
+        path = local_path(raw_path, layer=LAYER, want_dir=None)
+        if query.search_only():
+            raise InputError(
+                f"{LAYER}: {path}: {', '.join(query.search_only())} apply to a STAC API URL only; "
+                "for local scenes choose the dates with --periods and --baseline"
+            )
+        if path.is_dir():
+            scenes = _folder_scenes(path, query.band_order)
+        elif path.suffix.lower() == ".json":
+            scenes = _stac_scenes(path)
+        else:
+            raise InputError(
+                f"{LAYER}: {path}: give a folder of Sentinel-2 band files (GeoTIFF or JP2), a STAC catalog.json "
+                "or a STAC API URL"
+            )
+        if not scenes:
+            raise InputError(
+                f"{LAYER}: {path}: no Sentinel-2 band files found; name them like T36KVD_20210615_B04.tif or "
+                "2021-06-15/B04.tif, or give multi-band files band descriptions or --band-order (see --help)"
+            )
+        origin = str(path)
+    if query.bbox is not None:
+        inside = [s for s in scenes if _touches_bbox(s, query.bbox)]
+        if not inside:
+            raise InputError(f"{LAYER}: {origin}: no scene covers --bbox {','.join(f'{v:g}' for v in query.bbox)}")
+        scenes = inside
     return sorted(scenes, key=lambda s: (s.date, s.scene_id))
 
 
-def output_grid(scenes: list[Scene]) -> Grid:
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``"WEST,SOUTH,EAST,NORTH"`` in degrees as four floats; :class:`InputError` when it is not one."""
+    try:
+        values = tuple(float(v) for v in str(text).replace(" ", "").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InputError(f"{LAYER}: --bbox {text}: give WEST,SOUTH,EAST,NORTH in degrees, e.g. 32.1,-19.8,32.3,-19.6")
+    west, south, east, north = values
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InputError(
+            f"{LAYER}: --bbox {text}: needs -180 <= west < east <= 180 and -90 <= south < north <= 90 (degrees)"
+        )
+    return west, south, east, north
+
+
+def check_datetime(text: str, what: str = LAYER) -> str:
+    """``text`` if it is a STAC search interval (``2021``, ``2021-06``, ``2021-06-15``, RFC 3339
+    date-times, ``START/END`` of those, ``..`` for an open end); else :class:`InputError` (``what``: its start)."""
+    parts = str(text).split("/")
+    ok = 1 <= len(parts) <= 2 and not all(p in ("", "..") for p in parts)
+    for part in parts:
+        if part in ("", "..") and len(parts) == 2:
+            continue
+        month = re.fullmatch(r"\d{4}(?:-(\d{2}))?", part)
+        if month:
+            ok = ok and (month.group(1) is None or 1 <= int(month.group(1)) <= 12)
+            continue
+        try:
+            dt.datetime.fromisoformat(part.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            ok = False
+    if not ok:
+        raise InputError(
+            f"{what}: --datetime {text}: give a date or an interval, e.g. 2021, 2021-06-15 or 2020-01-01/2022-12-31"
+        )
+    return str(text)
+
+
+def parse_band_order(text: str) -> tuple[str, ...]:
+    """``"B02,B03,...,SCL"`` as canonical band names (``"-"`` kept for a skipped band)."""
+    names = [t for t in str(text).replace(" ", "").split(",")]
+    order = tuple("-" if n == "-" else ALIASES.get(n.lower(), "") for n in names)
+    unknown = [n for n, b in zip(names, order, strict=True) if not b]
+    if unknown or len(names) < 2:
+        raise InputError(
+            f"{LAYER}: --band-order {text}: name each band of the file in order, e.g. B02,B03,B04,B08,B11,B12,SCL "
+            f"('-' skips one){'; unknown: ' + ', '.join(unknown) if unknown else ''}"
+        )
+    named = [b for b in order if b != "-"]
+    if len(set(named)) != len(named):
+        raise InputError(f"{LAYER}: --band-order {text}: names a band twice")
+    return order
+
+
+def output_grid(scenes: list[Scene], bbox: tuple[float, float, float, float] | None = None) -> Grid:
     """The grid that covers every scene at the finest band resolution (10 m for L2A).
 
     The CRS is the one most scenes share (the first scene's on a tie); the pixel lattice
     is that of the first such scene's B04 file, so aligned Sentinel-2 tiles need no
-    resampling; the extent is the union of the scenes' B04 footprints.
+    resampling; the extent is the union of the scenes' B04 footprints, cut to ``bbox``
+    (west, south, east, north in WGS 84 degrees) when one is given.
     """
     if not scenes:
         raise InputError(f"{LAYER}: no scenes to build a grid from")
@@ -190,6 +357,12 @@ def output_grid(scenes: list[Scene]) -> Grid:
         bottoms.append(bounds[1])
         rights.append(bounds[2])
         tops.append(bounds[3])
+    if bbox is not None:
+        west, south, east, north = rasterio.warp.transform_bounds("EPSG:4326", crs, *bbox, densify_pts=21)
+        lefts, bottoms = [max(min(lefts), west)], [max(min(bottoms), south)]
+        rights, tops = [min(max(rights), east)], [min(max(tops), north)]
+        if lefts[0] >= rights[0] or bottoms[0] >= tops[0]:
+            raise InputError(f"{LAYER}: the scenes do not cover --bbox {','.join(f'{v:g}' for v in bbox)}")
     x0, y0 = anchor.transform.c, anchor.transform.f
     left = x0 + math.floor((min(lefts) - x0) / pixel_m + 1e-6) * pixel_m
     top = y0 - math.floor((y0 - max(tops)) / pixel_m + 1e-6) * pixel_m
@@ -233,14 +406,39 @@ def open_band(band: BandFile, chunks: int | tuple | dict = 1024):
     """
     import rioxarray
 
-    return rioxarray.open_rasterio(band.path, chunks=chunks, lock=False).squeeze("band", drop=True)
+    if band.remote:
+        raise InputError(f"{LAYER}: {_shown(band.path)}: open_band reads local files only; use read_reflectance")
+    data = rioxarray.open_rasterio(band.path, chunks=chunks, lock=False, driver=band_driver(band.path))
+    return data.sel(band=band.index, drop=True)
+
+
+@contextmanager
+def open_band_file(path: str, remote: bool = False) -> Iterator[rasterio.io.DatasetReader]:
+    """Open a band file with the one GDAL driver its suffix calls for; a remote one inside its network allowance.
+
+    ``.jp2`` files open with JPEG 2000, all others with GeoTIFF only: a VRT (or any
+    format that references other files) in disguise is refused, not read.
+    """
+    with remote_reads(path) if remote else nullcontext(), rasterio.open(path, driver=band_driver(path)) as dataset:
+        yield dataset
+
+
+def band_driver(path: str) -> str:
+    """The only GDAL driver allowed for a band file: JPEG 2000 for ``.jp2``, else GeoTIFF (COGs are GeoTIFFs)."""
+    suffix = Path(path.split("?", 1)[0]).suffix.lower()
+    return BAND_DRIVERS.get(suffix, "GTiff")
+
+
+def _shown(path: str) -> str:
+    """A band path for messages: a remote one without its query string (signed URLs carry tokens)."""
+    return redact_url(path.removeprefix("/vsicurl/")) if path.startswith("/vsicurl/") else path
 
 
 def _read_on_grid(band: BandFile, grid: Grid, window: Window) -> tuple[np.ndarray, np.ndarray]:
     """Raw values of ``band`` on ``window`` of ``grid`` and where they are data."""
     rows, cols = int(window.height), int(window.width)
     try:
-        with rasterio.open(band.path) as dataset:
+        with open_band_file(band.path, band.remote) as dataset:
             factor = _aligned_factor(band, grid)
             if factor is not None:
                 return _read_aligned(dataset, band, grid, window, factor)
@@ -253,11 +451,11 @@ def _read_on_grid(band: BandFile, grid: Grid, window: Window) -> tuple[np.ndarra
                 resampling=Resampling.nearest,
                 add_alpha=True,
             ) as vrt:
-                values = vrt.read(1, window=window)
+                values = vrt.read(band.index, window=window)
                 valid = (vrt.read(vrt.count, window=window) > 0) & _has_data(values, band)
                 return values.reshape(rows, cols), valid.reshape(rows, cols)
     except rasterio.errors.RasterioError as exc:
-        raise InputError(f"{LAYER}: {band.path}: cannot be read: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{LAYER}: {_shown(band.path)}: cannot be read: {' '.join(str(exc).split())}") from None
 
 
 def _aligned_factor(band: BandFile, grid: Grid) -> int | None:
@@ -284,13 +482,13 @@ def _read_aligned(dataset, band: BandFile, grid: Grid, window: Window, factor: i
     file_cols = np.floor_divide(grid_cols - shift_col, factor)
     row_in = (file_rows >= 0) & (file_rows < band.height)
     col_in = (file_cols >= 0) & (file_cols < band.width)
-    values = np.zeros((grid_rows.size, grid_cols.size), dtype=dataset.dtypes[0])
+    values = np.zeros((grid_rows.size, grid_cols.size), dtype=dataset.dtypes[band.index - 1])
     valid = np.zeros(values.shape, dtype=bool)
     if not row_in.any() or not col_in.any():
         return values, valid
     r0, r1 = int(file_rows[row_in].min()), int(file_rows[row_in].max()) + 1
     c0, c1 = int(file_cols[col_in].min()), int(file_cols[col_in].max()) + 1
-    data = dataset.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+    data = dataset.read(band.index, window=Window(c0, r0, c1 - c0, r1 - r0))
     if factor == 1 and row_in.all() and col_in.all():
         return data, _has_data(data, band)  # the window lies inside the file: no copy
     if factor > 1:
@@ -320,12 +518,13 @@ def _crs_key(wkt: str):
 # ----------------------------------------------------------------------------- folders
 
 
-def _folder_scenes(root: Path) -> list[Scene]:
-    groups: dict[str, dict[str, list[Path]]] = {}
+def _folder_scenes(root: Path, band_order: tuple[str, ...] | None = None) -> list[Scene]:
+    groups: dict[str, dict[str, list[tuple[Path, int]]]] = {}
     dates: dict[str, dt.date] = {}
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
         band, key_tokens = _band_token(path.stem)
-        if band is None:
+        bands = [(band, 1)] if band is not None else _stack_bands(path, band_order)
+        if not bands:
             continue
         date, from_stem = _date_of(path, root)
         if date is None:
@@ -334,7 +533,8 @@ def _folder_scenes(root: Path) -> list[Scene]:
                 "name it like T36KVD_20210615_B04.tif or put it in a folder named 2021-06-15"
             )
         key = "_".join(key_tokens) if from_stem else str(path.parent.relative_to(root))
-        groups.setdefault(key, {}).setdefault(band, []).append(path)
+        for name, index in bands:
+            groups.setdefault(key, {}).setdefault(name, []).append((path, index))
         if dates.setdefault(key, date) != date:
             raise InputError(f"{LAYER}: {path}: dated {date}, but other files of scene {key} are dated {dates[key]}")
     return [_scene_from_files(root, key, dates[key], files) for key, files in groups.items()]
@@ -348,7 +548,34 @@ def _band_token(stem: str) -> tuple[str | None, list[str]]:
         if band is not None:
             rest = tokens[:i] + tokens[i + 1 :]
             return band, [t for t in rest if not _RESOLUTION_TOKEN.match(t)]
-    return None, tokens
+    return None, [t for t in tokens if not _RESOLUTION_TOKEN.match(t)]
+
+
+def _stack_bands(path: Path, band_order: tuple[str, ...] | None) -> list[tuple[str, int]]:
+    """The Sentinel-2 bands of a multi-band file and their numbers in it; empty when it names none.
+
+    Named by the band descriptions, else by ``band_order`` when the file has that many
+    bands. A file GDAL cannot open as a GeoTIFF or JPEG 2000 is not ours: empty too.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with open_band_file(str(path)) as dataset:
+                count, descriptions = dataset.count, dataset.descriptions
+    except rasterio.errors.RasterioError:
+        return []
+    if count < 2:
+        return []
+    names = [_band_token(text or "")[0] or "-" for text in descriptions]
+    if all(name == "-" for name in names):
+        if band_order is None or len(band_order) != count:
+            return []
+        names = list(band_order)
+    found = [(name, i + 1) for i, name in enumerate(names) if name != "-"]
+    twice = sorted({name for name, _ in found if [n for n, _ in found].count(name) > 1})
+    if twice:
+        raise InputError(f"{LAYER}: {path}: its band descriptions name {', '.join(twice)} more than once")
+    return found
 
 
 def _date_of(path: Path, root: Path) -> tuple[dt.date | None, bool]:
@@ -364,15 +591,18 @@ def _date_of(path: Path, root: Path) -> tuple[dt.date | None, bool]:
     return None, False
 
 
-def _scene_from_files(root: Path, key: str, date: dt.date, files: dict[str, list[Path]]) -> Scene:
+def _scene_from_files(root: Path, key: str, date: dt.date, files: dict[str, list[tuple[Path, int]]]) -> Scene:
     bands: dict[str, BandFile] = {}
     synthetic = False
-    for band, paths in files.items():
-        described = [_describe(path, band) for path in paths]
+    for band, entries in files.items():
+        described = [
+            _describe(str(path.absolute()), band, index=index, stacked=_band_token(path.stem)[0] is None)
+            for path, index in entries
+        ]
         finest = min(d[0].pixel_m for d in described)
         best = [d for d in described if math.isclose(d[0].pixel_m, finest)]
         if len(best) > 1:
-            names = ", ".join(str(d[0].path) for d in best)
+            names = ", ".join(f"{d[0].path}" + (f" (band {d[0].index})" if d[0].index > 1 else "") for d in best)
             raise InputError(f"{LAYER}: scene {key} ({date}): band {band} is given twice at {finest:g} m: {names}")
         bands[band] = best[0][0]
         synthetic = synthetic or any(d[1] for d in described)
@@ -390,33 +620,48 @@ def _require_bands(what: str, bands: dict[str, BandFile]) -> None:
         )
 
 
-def _describe(path: Path, band: str, scale_offset: tuple[float, float] | None = None) -> tuple[BandFile, bool]:
-    """Open ``path`` once: its grid, data type, nodata, scale/offset and synthetic tag."""
-    what = f"{LAYER}: {path}"
+def _describe(
+    source: str,
+    band: str,
+    scale_offset: tuple[float, float] | None = None,
+    *,
+    index: int = 1,
+    stacked: bool = False,
+    remote: bool = False,
+) -> tuple[BandFile, bool]:
+    """Open ``source`` once: the grid, data type, nodata, scale/offset of band ``index``, and the synthetic tag.
+
+    ``stacked``: the file is a multi-band file (several bands expected, and the SCL
+    may be stored as floating-point classes); otherwise it must hold exactly one band.
+    """
+    what = f"{LAYER}: {_shown(source)}"
     try:
-        with rasterio.open(path) as dataset:
+        with open_band_file(source, remote) as dataset:
             crs = require_crs(dataset.crs.to_wkt() if dataset.crs else None, what=what)
-            if dataset.count != 1:
+            if not stacked and dataset.count != 1:
                 raise InputError(f"{what}: has {dataset.count} bands; give one band per file ({band})")
+            if index > dataset.count:
+                raise InputError(f"{what}: has {dataset.count} bands, so no band {index} ({band})")
             transform = dataset.transform
             if transform.is_identity or transform.determinant == 0:
                 raise InputError(f"{what}: has no georeferencing (identity transform)")
             if transform.b or transform.d:
                 raise InputError(f"{what}: is rotated; warp it to a north-up grid first (gdalwarp)")
-            integer = bool(np.issubdtype(np.dtype(dataset.dtypes[0]), np.integer))
-            if band == "SCL" and not integer:
+            integer = bool(np.issubdtype(np.dtype(dataset.dtypes[index - 1]), np.integer))
+            if band == "SCL" and not integer and not stacked:
                 raise InputError(f"{what}: the scene classification must be integer classes 0..11")
             tags = {k.upper(): str(v).lower() for k, v in dataset.tags().items()}
             synthetic = tags.get("MINEWATCH_SYNTHETIC") in {"yes", "true", "1"}
-            file_scale_offset = (float(dataset.scales[0]), float(dataset.offsets[0]))
-            nodata, width, height = dataset.nodata, dataset.width, dataset.height
+            file_scale_offset = (float(dataset.scales[index - 1]), float(dataset.offsets[index - 1]))
+            nodata = dataset.nodatavals[index - 1]
+            width, height = dataset.width, dataset.height
     except rasterio.errors.RasterioError as exc:
         raise InputError(f"{what}: cannot be read as a raster: {' '.join(str(exc).split())}") from None
     scale, offset = 1.0, 0.0
     if band != "SCL":
-        scale, offset = _scale_offset(path, band, integer, scale_offset, file_scale_offset)
+        scale, offset = _scale_offset(source, band, integer, scale_offset, file_scale_offset, remote)
     described = BandFile(
-        str(path.absolute()),
+        source,
         band,
         crs.to_wkt(),
         transform,
@@ -426,18 +671,25 @@ def _describe(path: Path, band: str, scale_offset: tuple[float, float] | None = 
         None if nodata is None else float(nodata),
         scale,
         offset,
+        index,
+        remote,
     )
     return described, synthetic
 
 
 def _scale_offset(
-    path: Path, band: str, integer: bool, stac: tuple[float, float] | None, in_file: tuple[float, float]
+    source: str,
+    band: str,
+    integer: bool,
+    stac: tuple[float, float] | None,
+    in_file: tuple[float, float],
+    remote: bool = False,
 ) -> tuple[float, float]:
     if stac is not None:
         return stac
     if in_file != (1.0, 0.0):
         return in_file
-    metadata = _safe_metadata(path)
+    metadata = None if remote else _safe_metadata(Path(source))
     if metadata is not None:
         quantification, offsets = metadata
         return 1.0 / quantification, offsets.get(_MTD_BAND_ID.get(band, -1), 0.0) / quantification
@@ -456,49 +708,94 @@ def _safe_metadata(path: Path) -> tuple[float, dict[int, float]] | None:
     return None
 
 
+def _touches_bbox(scene: Scene, bbox: tuple[float, float, float, float]) -> bool:
+    """Whether the scene's B04 footprint meets ``bbox`` (WGS 84 degrees)."""
+    band = scene.band("B04")
+    west, south, east, north = rasterio.warp.transform_bounds(
+        CRS.from_wkt(band.crs_wkt), "EPSG:4326", *band.bounds(), densify_pts=21
+    )
+    return west < bbox[2] and east > bbox[0] and south < bbox[3] and north > bbox[1]
+
+
 # ----------------------------------------------------------------------------- STAC
 
 
 def _stac_scenes(path: Path) -> list[Scene]:
     import pystac
 
+    stac_io = local_only_stac_io()  # a local catalog whose links name URLs is refused, not fetched
     try:
         kind = json.loads(path.read_text(encoding="utf-8")).get("type")
         if kind == "FeatureCollection":
-            items = list(pystac.ItemCollection.from_file(str(path)))
+            items = list(pystac.ItemCollection.from_file(str(path), stac_io=stac_io))
         else:
-            stac = pystac.read_file(str(path))
+            stac = pystac.read_file(str(path), stac_io=stac_io)
             items = list(stac.get_items(recursive=True)) if hasattr(stac, "get_items") else [stac]
     except InputError:
         raise
     except Exception as exc:
         raise InputError(f"{LAYER}: {path}: is not a readable STAC file: {' '.join(str(exc).split())}") from None
-    return [_item_scene(path, item) for item in items]
+    return [_item_scene(str(path), item) for item in items]
 
 
-def _item_scene(path: Path, item) -> Scene:
-    what = f"{path}: item {item.id}"
+def _item_scene(origin: str, item, remote: bool = False) -> Scene:
+    """One STAC item as a scene; ``remote``: found by a STAC API search, its assets read over http(s)."""
+    what = f"{origin}: item {item.id}"
     when = item.datetime or _parse_datetime(item.properties.get("start_datetime"))
     if when is None:
         raise InputError(f"{LAYER}: {what}: has no datetime or start_datetime")
     bands: dict[str, BandFile] = {}
     synthetic = str(item.properties.get("minewatch:synthetic", "")).lower() in {"true", "yes", "1"}
-    for key, asset in item.assets.items():
-        band = ALIASES.get(key.lower()) or _eo_band(asset)
-        if band is None or band in bands:
-            continue
+    for key, asset, found in _asset_bands(item):
         href = asset.get_absolute_href() or asset.href
-        if "://" in href and not href.startswith("file://"):
-            raise InputError(
-                f"{LAYER}: {what}: asset {key} is {href}, not a local file; download the assets first "
-                "(e.g. with stac-asset or pystac-client) and point the catalog at them"
+        if remote:
+            if not is_remote_url(href):
+                raise InputError(
+                    f"{LAYER}: {what}: asset {key} is {redact_url(href)}, not an http(s) URL; "
+                    "minewatch reads the assets of a STAC API over http(s) only"
+                )
+            source = vsicurl_path(href)
+        else:
+            if "://" in href and not href.startswith("file://"):
+                raise InputError(
+                    f"{LAYER}: {what}: asset {key} is {href}, not a local file; download the assets first "
+                    "(e.g. with stac-asset or pystac-client) and point the catalog at them, or give the STAC API URL"
+                )
+            source = str(local_path(href.removeprefix("file://"), layer=LAYER).absolute())
+        stacked = len(asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []) > 1
+        for band, index in found:
+            described, tagged = _describe(
+                source, band, _raster_scale_offset(asset, index), index=index, stacked=stacked, remote=remote
             )
-        file_path = local_path(href.removeprefix("file://"), layer=LAYER)
-        described, tagged = _describe(file_path, band, _raster_scale_offset(asset))
-        bands[band] = described
-        synthetic = synthetic or tagged
+            bands[band] = described
+            synthetic = synthetic or tagged
     _require_bands(what, bands)
     return Scene(item.id, when.date(), bands, synthetic)
+
+
+def _asset_bands(item) -> list[tuple[str, object, list[tuple[str, int]]]]:
+    """``(key, asset, [(band, number in the file), ...])`` of the assets to read, each band once.
+
+    Asset keys naming a band come first (``red``, ``B04``), then ``eo:bands`` names for
+    the bands still missing; previews (roles ``visual``, ``overview``, ``thumbnail``)
+    are never used, and B12, which the score does not read, is left out.
+    """
+    wanted = set(REQUIRED_BANDS)
+    chosen: list[tuple[str, object, list[tuple[str, int]]]] = []
+    for by_key in (True, False):
+        for key, asset in item.assets.items():
+            if {"visual", "overview", "thumbnail"} & set(asset.roles or []):
+                continue
+            if by_key:
+                band = ALIASES.get(key.lower())
+                found = [(band, 1)] if band else []
+            else:
+                found = _eo_bands(asset) if not ALIASES.get(key.lower()) else []
+            found = [(band, index) for band, index in found if band in wanted]
+            if found:
+                chosen.append((key, asset, found))
+                wanted -= {band for band, _ in found}
+    return chosen
 
 
 def _parse_datetime(text: str | None) -> dt.datetime | None:
@@ -507,16 +804,122 @@ def _parse_datetime(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _eo_band(asset) -> str | None:
-    for entry in asset.extra_fields.get("eo:bands", []) or asset.extra_fields.get("bands", []) or []:
+def _eo_bands(asset) -> list[tuple[str, int]]:
+    """The bands an asset's ``eo:bands`` (or STAC 1.1 ``bands``) name, with their numbers in the file."""
+    entries = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+    found = []
+    for number, entry in enumerate(entries, start=1):
         for name in (entry.get("name"), entry.get("common_name")):
             if name and ALIASES.get(str(name).lower()):
-                return ALIASES[str(name).lower()]
+                found.append((ALIASES[str(name).lower()], number))
+                break
+    return found
+
+
+def _raster_scale_offset(asset, index: int = 1) -> tuple[float, float] | None:
+    entries = asset.extra_fields.get("raster:bands") or asset.extra_fields.get("bands") or []
+    entry = entries[index - 1] if len(entries) >= index else {}
+    if "raster:scale" in entry or "raster:offset" in entry:  # STAC 1.1 band objects
+        return float(entry.get("raster:scale", 1.0)), float(entry.get("raster:offset", 0.0))
+    if "scale" in entry or "offset" in entry:
+        return float(entry.get("scale", 1.0)), float(entry.get("offset", 0.0))
     return None
 
 
-def _raster_scale_offset(asset) -> tuple[float, float] | None:
-    entries = asset.extra_fields.get("raster:bands") or []
-    if entries and ("scale" in entries[0] or "offset" in entries[0]):
-        return float(entries[0].get("scale", 1.0)), float(entries[0].get("offset", 0.0))
-    return None
+# ----------------------------------------------------------------------------- STAC API
+
+
+def _api_scenes(url: str, query: SceneQuery) -> list[Scene]:
+    """The scenes a STAC API search finds, their assets described over http(s) a few at a time."""
+    shown = redact_url(url)
+    where = f"{LAYER}: STAC API {shown}"
+    if query.bbox is None:
+        raise InputError(f"{where}: give --bbox WEST,SOUTH,EAST,NORTH (degrees) for the search")
+    if not query.datetime:
+        raise InputError(
+            f"{where}: give --datetime START/END for the search (e.g. 2020-01-01/2022-12-31), or both --baseline "
+            "and --periods"
+        )
+    check_datetime(query.datetime, where)
+    items = _search(url, query, where)
+    if not items:
+        raise InputError(f"{where}: the search ({query.describe()}) found no items")
+    if len(items) > query.max_items:
+        raise InputError(
+            f"{where}: the search ({query.describe()}) finds more than {query.max_items} items; "
+            "narrow --bbox or --datetime, lower --max-cloud, or raise --max-items"
+        )
+    with concurrent.futures.ThreadPoolExecutor(min(REMOTE_DESCRIBE_THREADS, len(items))) as pool:
+        return list(pool.map(lambda item: _item_scene(shown, item, remote=True), items))
+
+
+def _search(url: str, query: SceneQuery, where: str) -> list:
+    """The items of the search (one more than ``max_items`` at most), with the errors said in one line."""
+    import pystac
+    from pystac_client import Client
+    from pystac_client.conformance import ConformanceClasses
+    from pystac_client.exceptions import APIError
+    from pystac_client.stac_api_io import StacApiIO
+    from urllib3 import Retry
+
+    # a refused connection is tried twice (it is rarely transient); timeouts and busy answers up to the limit
+    retry = Retry(
+        total=STAC_API_RETRIES,
+        connect=1,
+        backoff_factor=0.5,
+        status_forcelist=(429, 502, 503, 504),
+        allowed_methods=None,  # the search is a POST, and as safe to repeat as a GET
+    )
+    with stac_api_access(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pystac-client's notes on fallbacks: what matters is raised below, on one line
+        try:
+            client = Client.open(url, stac_io=StacApiIO(timeout=STAC_API_TIMEOUT_S, max_retries=retry))
+        except APIError as exc:
+            if getattr(exc, "status_code", None):
+                raise InputError(f"{where}: is not a STAC API landing page (HTTP {exc.status_code})") from None
+            raise InputError(f"{where}: cannot be reached: {_api_reason(exc)}") from None
+        except (pystac.STACError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{where}: is not a STAC API landing page ({_one_line(exc)})") from None
+        if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
+            raise InputError(f"{where}: offers no item search (its conformsTo lists no .../item-search)")
+        posts = any(link.extra_fields.get("method") == "POST" for link in client.get_links("search"))
+        params = {
+            "collections": [query.collection or DEFAULT_COLLECTION],
+            "bbox": list(query.bbox),
+            "datetime": query.datetime,
+            "max_items": query.max_items + 1,
+            "limit": min(100, query.max_items + 1),
+            "method": "POST" if posts else "GET",
+        }
+        if query.max_cloud is not None and client.conforms_to(ConformanceClasses.QUERY):
+            params["query"] = {"eo:cloud_cover": {"lte": query.max_cloud}}
+        elif query.max_cloud is not None and client.conforms_to(ConformanceClasses.FILTER):
+            params["filter"] = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, query.max_cloud]}
+            params["filter_lang"] = "cql2-json"
+        try:
+            items = list(client.search(**params).items())
+        except APIError as exc:
+            raise InputError(f"{where}: the search ({query.describe()}) failed: {_api_reason(exc)}") from None
+        except (pystac.STACError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{where}: the search ({query.describe()}) failed: {_one_line(exc)}") from None
+    if query.max_cloud is not None:  # also where the API could not filter
+        items = [i for i in items if float(i.properties.get("eo:cloud_cover", 0.0) or 0.0) <= query.max_cloud]
+    return items
+
+
+def _api_reason(exc) -> str:
+    """Why a STAC API call failed, in a few words: the HTTP status, the socket error, or a timeout."""
+    status = getattr(exc, "status_code", None)
+    text = _one_line(exc)
+    if status:
+        return f"it answered HTTP {status}"
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return f"no answer within {STAC_API_TIMEOUT_S[0]:g} s (connect) / {STAC_API_TIMEOUT_S[1]:g} s (read)"
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if errno:
+        return errno.group(1).strip().rstrip(".").lower()
+    return text[:200]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__

@@ -226,3 +226,32 @@ def test_the_rasters_do_not_depend_on_the_tile_size(built, scenes, tmp_path):
     paths = build_activity(scenes, tmp_path / "small_tiles", tile_px=96)  # the last tiles: 12 px, < the halo
     for path in paths:
         np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
+
+
+def test_multi_band_files_build_the_same_rasters_as_band_files(built, scenes, tmp_path):
+    """Each date's bands in one GeoTIFF named by band descriptions (20 m bands repeated onto 10 m)."""
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    order = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
+    for scene in find_scenes(scenes):
+        layers = []
+        for name in order:
+            band = scene.band(name)
+            with rasterio.open(band.path) as dataset:
+                values = dataset.read(1)
+                profile = dataset.profile
+            factor = round(band.pixel_m / 10)
+            layers.append(np.repeat(np.repeat(values, factor, 0), factor, 1).astype(np.uint16))
+            if name == "B04":
+                reference = profile
+        profile = {**reference, "count": len(order), "dtype": "uint16", "nodata": 0}
+        with rasterio.open(stacks / f"{scene.scene_id}.tif", "w", **profile) as dataset:
+            dataset.write(np.stack(layers))
+            dataset.descriptions = order
+            dataset.scales = tuple(scene.band(n).scale for n in order)
+            dataset.offsets = tuple(scene.band(n).offset for n in order)
+            dataset.update_tags(MINEWATCH_SYNTHETIC="yes")
+    paths = build_activity(stacks, tmp_path / "from_stacks", tile_px=TILE_PX)
+    assert [p.name for p in paths] == ["2021.tif", "2022.tif"]
+    for path in paths:
+        np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))

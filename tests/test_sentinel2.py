@@ -18,7 +18,15 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from geo.errors import CRSError, InputError
-from layers.sentinel2 import find_scenes, open_band, output_grid, read_reflectance, read_scl
+from layers.sentinel2 import (
+    SceneQuery,
+    find_scenes,
+    open_band,
+    output_grid,
+    parse_band_order,
+    read_reflectance,
+    read_scl,
+)
 
 UTM = "EPSG:32736"
 ORIGIN = (500_000.0, 7_900_000.0)
@@ -261,3 +269,119 @@ def test_open_band_is_lazy_and_chunked(tmp_path):
     assert lazy.data.chunks == ((2, 2), (2, 2))
     assert int(lazy[2:4, 2:4].sum().compute()) == (11 + 12 + 15 + 16) * 100
     assert lazy.rio.crs.to_epsg() == 32736
+
+
+# ----------------------------------------------------------------------------- multi-band files
+
+STACK_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
+
+
+def stack_values(dtype=np.uint16) -> np.ndarray:
+    """Seven 4 x 4 bands: band i holds (i + 1) * 1000 + pixel number, the SCL (last) 4 (vegetation)."""
+    values = np.stack([np.arange(16).reshape(4, 4) + (i + 1) * 1000 for i in range(7)]).astype(dtype)
+    values[6] = 4
+    return values
+
+
+def write_stack(path: Path, values: np.ndarray, descriptions=None, **options) -> Path:
+    write_band(path, values, **options)
+    if descriptions:
+        with rasterio.open(path, "r+") as dataset:
+            dataset.descriptions = tuple(descriptions)
+    return path
+
+
+def test_a_multi_band_file_named_by_band_descriptions_is_a_scene(tmp_path):
+    write_stack(tmp_path / "T36KVD_20210615.tif", stack_values(), STACK_BANDS, tags={"MINEWATCH_SYNTHETIC": "yes"})
+    write_band(tmp_path / "T36KVD_20210615_TCI.tif", np.zeros((3, 4, 4), np.uint8))  # a 3-band preview: skipped
+    (scene,) = find_scenes(tmp_path)
+    assert scene.scene_id == "T36KVD_20210615" and scene.date == dt.date(2021, 6, 15) and scene.synthetic
+    assert {name: band.index for name, band in scene.bands.items()} == {b: i + 1 for i, b in enumerate(STACK_BANDS)}
+    grid = output_grid([scene])
+    red = read_reflectance(scene.band("B04"), grid, Window(0, 0, 4, 4))
+    np.testing.assert_allclose(red, (3000 + np.arange(16).reshape(4, 4)) / 10_000, rtol=1e-6)
+    assert (read_scl(scene.band("SCL"), grid, Window(1, 1, 2, 2)) == 4).all()
+    lazy = open_band(scene.band("B08"), chunks=2)
+    assert int(lazy[0, 0].compute()) == 4000
+
+
+def test_earth_engine_band_names_and_float_classes_in_a_stack(tmp_path):
+    values = stack_values(np.float32) / np.float32(10_000)
+    values[6] = 8  # cloud, stored as a float class as float exports do
+    write_stack(tmp_path / "2021-06-15" / "export.tif", values, ("B2", "B3", "B4", "B8", "B11", "B12", "SCL"))
+    (scene,) = find_scenes(tmp_path)
+    assert scene.scene_id == "2021-06-15" and scene.band("SCL").index == 7
+    grid = output_grid([scene])
+    assert read_reflectance(scene.band("B02"), grid, Window(0, 0, 1, 1))[0, 0] == pytest.approx(0.1)
+    assert read_scl(scene.band("SCL"), grid, Window(0, 0, 2, 2)).tolist() == [[8, 8], [8, 8]]
+
+
+def test_band_order_names_the_bands_of_files_without_descriptions(tmp_path):
+    write_stack(tmp_path / "T36KVD_20210615.tif", stack_values()[[0, 1, 2, 5, 3, 4, 6]])  # B12 moved third-last
+    with pytest.raises(InputError, match="band descriptions or --band-order"):
+        find_scenes(tmp_path)  # nothing names the bands: the file is skipped like a preview
+    order = parse_band_order("b02,green,B04,-,nir,swir16,scl")  # '-' skips B12
+    (scene,) = find_scenes(tmp_path, SceneQuery(band_order=order))
+    assert {n: b.index for n, b in scene.bands.items()} == {"B02": 1, "B03": 2, "B04": 3, "B08": 5, "B11": 6, "SCL": 7}
+    nir = read_reflectance(scene.band("B08"), output_grid([scene]), Window(0, 0, 1, 1))
+    assert nir[0, 0] == pytest.approx(0.4)
+    with pytest.raises(InputError, match="names a band twice"):
+        parse_band_order("B02,B02,B04")
+    with pytest.raises(InputError, match="unknown: B99"):
+        parse_band_order("B02,B99")
+
+
+def test_a_stack_and_a_separate_scl_file_make_one_scene(tmp_path):
+    write_stack(tmp_path / "T36KVD_20210615_10m.tif", stack_values()[:6], STACK_BANDS[:6])
+    write_band(tmp_path / "T36KVD_20210615_SCL_20m.tif", np.array([[4, 9], [5, 3]], np.uint8), pixel_m=20.0)
+    (scene,) = find_scenes(tmp_path)
+    assert scene.band("SCL").index == 1 and scene.band("SCL").pixel_m == 20.0 and scene.band("B11").index == 5
+    assert read_scl(scene.band("SCL"), output_grid([scene]), Window(1, 1, 2, 2)).tolist() == [[4, 9], [5, 3]]
+
+
+def test_a_stack_naming_a_band_twice_is_refused(tmp_path):
+    write_stack(tmp_path / "T36KVD_20210615.tif", stack_values()[:3], ("B02", "B04", "red"))
+    with pytest.raises(InputError, match="T36KVD_20210615.tif: its band descriptions name B04 more than once"):
+        find_scenes(tmp_path)
+
+
+def test_stac_asset_holding_several_bands_by_eo_bands(tmp_path):
+    path = write_stack(tmp_path / "stack.tif", stack_values())
+    item = pystac.Item("stacked", None, None, dt.datetime(2021, 6, 15, tzinfo=dt.UTC), {})
+    eo_bands = [{"name": name} for name in STACK_BANDS]
+    item.add_asset("data", pystac.Asset(str(path), extra_fields={"eo:bands": eo_bands}))
+    pystac.ItemCollection([item]).save_object(dest_href=str(tmp_path / "items.json"))
+    (scene,) = find_scenes(tmp_path / "items.json")
+    assert scene.band("B11").index == 5 and scene.band("SCL").index == 7 and "B12" not in scene.bands
+
+
+def test_a_band_file_that_is_a_vrt_in_disguise_is_refused(tmp_path):
+    write_scene(tmp_path)
+    target = next(tmp_path.glob("*_B04_10m.tif"))
+    disguised = next(tmp_path.glob("*_B03_10m.tif"))
+    disguised.write_text(
+        f'<VRTDataset rasterXSize="4" rasterYSize="4"><VRTRasterBand dataType="UInt16" band="1"><SimpleSource>'
+        f"<SourceFilename>{target}</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>"
+        "</VRTDataset>"
+    )
+    with pytest.raises(InputError, match=f"{disguised.name}: cannot be read as a raster"):
+        find_scenes(tmp_path)
+
+
+def test_a_local_catalog_linking_to_urls_is_refused_without_a_request(tmp_path):
+    import json
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.2)
+    href = f"http://127.0.0.1:{listener.getsockname()[1]}/child.json"
+    catalog = {"type": "Catalog", "stac_version": "1.0.0", "id": "c", "description": "d",
+               "links": [{"rel": "child", "href": href, "type": "application/json"}]}  # fmt: skip
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    with pytest.raises(InputError, match="child.json"):
+        find_scenes(tmp_path / "catalog.json")
+    with pytest.raises(TimeoutError):
+        listener.accept()  # nobody connected
+    listener.close()

@@ -1,0 +1,306 @@
+"""build-activity from a STAC API URL: search, read the assets over HTTP, same rasters as from the folder.
+
+Data: a minimal STAC API served from 127.0.0.1 by :class:`tests.test_network.RecordingServer`
+(a forked process): a landing page with ``conformsTo``, ``/search`` (GET and POST,
+``bbox``, ``datetime``, ``collections``, the query extension's ``eo:cloud_cover``, pages
+of 4 items chained by ``next`` links) whose items are the bundled synthetic scenes of
+``data/demo_scenes``, with Earth Search's asset keys (``blue``, ``red``, ``scl``...) and
+hrefs on the same server, which serves them with byte ranges. A few broken APIs sit
+beside it under other roots. GDAL's offline policy is in force throughout, so every
+byte read went through :func:`layers.network.remote_reads`. No test uses the internet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.warp
+
+from geo.errors import InputError
+from layers.activity_build import build_activity, run_cli
+from layers.network import OFFLINE_GDAL_CONFIG, apply_offline_policy, offline_policy_applied
+from layers.sentinel2 import SceneQuery, find_scenes
+from tests.test_network import PROXY_VARIABLES, RecordingServer, preserved_environment
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_SCENES = ROOT / "data" / "demo_scenes"
+COLLECTION = "sentinel-2-l2a"
+ASSET_KEYS = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B11": "swir16", "B12": "swir22", "SCL": "scl"}
+PAGE_SIZE = 4  # the server's own page limit: a search of 10 items takes 3 pages
+BBOX = "32.2,-19.7,32.4,-19.5"  # around the demo's 3 km square (lon 32.30..32.33, lat -19.65..-19.62)
+CONFORMS_TO = [
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/item-search",
+    "https://api.stacspec.org/v1.0.0/item-search#query",
+]
+
+
+def cloud_percent(scl_path: str) -> float:
+    with rasterio.open(scl_path) as dataset:
+        classes = dataset.read(1)
+    return round(100 * float(np.isin(classes, [3, 8, 9, 10]).mean()), 1)
+
+
+def demo_items(base_url: str) -> list[dict]:
+    """The demo scenes as STAC items (ids as the folder gives them) with assets on ``base_url``."""
+    items = []
+    for scene in find_scenes(DEMO_SCENES):
+        band = scene.band("B04")
+        west, south, east, north = rasterio.warp.transform_bounds(band.crs_wkt, "EPSG:4326", *band.bounds())
+        assets = {
+            key: {
+                "href": f"{base_url}/scenes/{Path(scene.band(name).path).name}",
+                "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                "roles": ["data"],
+                **({"raster:bands": [{"scale": 0.0001, "offset": -0.1}]} if name != "SCL" else {}),
+            }
+            for name, key in ASSET_KEYS.items()
+        }
+        # a preview that must never be mistaken for the red, green and blue bands
+        assets["visual"] = {**assets["red"], "roles": ["visual"], "eo:bands": [{"name": "red"}, {"name": "green"}]}
+        items.append(
+            {
+                "type": "Feature",
+                "stac_version": "1.0.0",
+                "stac_extensions": [],
+                "id": scene.scene_id,
+                "collection": COLLECTION,
+                "bbox": [west, south, east, north],
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
+                },
+                "properties": {
+                    "datetime": f"{scene.date.isoformat()}T07:36:21Z",
+                    "eo:cloud_cover": cloud_percent(scene.band("SCL").path),
+                    "minewatch:synthetic": True,
+                },
+                "assets": assets,
+                "links": [],
+            }
+        )
+    return items
+
+
+def search_parameters(method: str, query: str, body: bytes) -> dict:
+    if method == "POST":
+        return json.loads(body or b"{}")
+    parameters = {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
+    if "bbox" in parameters:
+        parameters["bbox"] = [float(v) for v in parameters["bbox"].split(",")]
+    if "collections" in parameters:
+        parameters["collections"] = parameters["collections"].split(",")
+    return parameters
+
+
+def matches(item: dict, parameters: dict) -> bool:
+    if parameters.get("collections") and item["collection"] not in parameters["collections"]:
+        return False
+    if parameters.get("bbox"):
+        w, s, e, n = parameters["bbox"]
+        iw, is_, ie, in_ = item["bbox"]
+        if iw > e or ie < w or is_ > n or in_ < s:
+            return False
+    if parameters.get("datetime"):
+        start, _, end = parameters["datetime"].partition("/")
+        when = dt.datetime.fromisoformat(item["properties"]["datetime"].replace("Z", "+00:00"))
+
+        def bound(text: str, default: dt.datetime) -> dt.datetime:
+            if text in ("", ".."):
+                return default
+            value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+        low = bound(start, dt.datetime.min.replace(tzinfo=dt.UTC))
+        high = bound(end or start, dt.datetime.max.replace(tzinfo=dt.UTC))
+        if not low <= when <= high:
+            return False
+    cloud = (parameters.get("query") or {}).get("eo:cloud_cover", {})
+    return "lte" not in cloud or item["properties"]["eo:cloud_cover"] <= cloud["lte"]
+
+
+def stac_api(root_url: str, items: list[dict], conforms_to: list[str] = CONFORMS_TO):
+    """The two routes of a STAC API at ``root_url``: its landing page and ``/search``."""
+    search_url = f"{root_url}/search"
+
+    def landing(method, path, query, body):
+        page = {
+            "type": "Catalog",
+            "id": "minewatch-test-api",
+            "stac_version": "1.0.0",
+            "description": "a STAC API for the tests (synthetic scenes)",
+            "conformsTo": conforms_to,
+            "links": [
+                {"rel": "self", "href": root_url, "type": "application/json"},
+                {"rel": "root", "href": root_url, "type": "application/json"},
+                {"rel": "search", "href": search_url, "type": "application/geo+json", "method": "GET"},
+                {"rel": "search", "href": search_url, "type": "application/geo+json", "method": "POST"},
+            ],
+        }
+        return 200, "application/json", json.dumps(page).encode()
+
+    def search(method, path, query, body):
+        parameters = search_parameters(method, query, body)
+        found = [item for item in items if matches(item, parameters)]
+        start = int(parameters.get("token") or 0)
+        size = min(int(parameters.get("limit") or PAGE_SIZE), PAGE_SIZE)
+        page = {"type": "FeatureCollection", "features": found[start : start + size], "links": []}
+        if start + size < len(found):
+            if method == "POST":
+                following = {**parameters, "token": str(start + size)}
+                page["links"].append({"rel": "next", "href": search_url, "method": "POST", "body": following})
+            else:
+                following = urllib.parse.urlencode({**dict(urllib.parse.parse_qsl(query)), "token": start + size})
+                page["links"].append({"rel": "next", "href": f"{search_url}?{following}", "method": "GET"})
+        return 200, "application/geo+json", json.dumps(page).encode()
+
+    path = urllib.parse.urlsplit(root_url).path
+    return {path: landing, f"{path}/search": search}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory) -> RecordingServer:
+    """The STAC APIs: ``/stac/v1`` (good), ``/no-scl/v1``, ``/hostile/v1``, ``/no-search/v1``; ``/scenes/`` files."""
+    server = RecordingServer(log_dir=tmp_path_factory.mktemp("api"))
+    items = demo_items(server.url)
+    server.routes.update({f"/scenes/{path.name}": path.read_bytes() for path in DEMO_SCENES.glob("*.tif")})
+    server.routes.update(stac_api(f"{server.url}/stac/v1", items))
+    no_scl = [{**item, "assets": {k: v for k, v in item["assets"].items() if k != "scl"}} for item in items]
+    server.routes.update(stac_api(f"{server.url}/no-scl/v1", no_scl))
+    hostile = [{**item, "assets": {**item["assets"], "scl": {"href": "/etc/passwd"}}} for item in items]
+    server.routes.update(stac_api(f"{server.url}/hostile/v1", hostile))
+    server.routes.update(stac_api(f"{server.url}/no-search/v1", items, conforms_to=CONFORMS_TO[:1]))
+    server.routes["/not-stac"] = lambda *a: (200, "text/html", b"<html>a web page</html>")
+    with server:
+        yield server
+
+
+@pytest.fixture
+def offline():
+    """GDAL's offline policy, as ``app.main`` applies it, and no proxy of the machine's in the way."""
+    with preserved_environment():
+        for key in PROXY_VARIABLES + tuple(OFFLINE_GDAL_CONFIG):
+            os.environ.pop(key, None)
+        apply_offline_policy()
+        yield
+
+
+@pytest.fixture(scope="module")
+def local_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local") / "activity"
+    build_activity(DEMO_SCENES, out, periods=["2021"], baseline="2020")
+    return out
+
+
+def read_scores(path: Path) -> np.ndarray:
+    with rasterio.open(path) as dataset:
+        return dataset.read(1)
+
+
+def one_error_line(capsys) -> str:
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0, error
+    return error
+
+
+def test_build_from_the_api_url_gives_the_rasters_of_the_local_folder(api, offline, local_build, tmp_path, capsys):
+    url = f"{api.url}/stac/v1"
+    out = tmp_path / "remote"
+    args = ["--scenes", url, "--bbox", BBOX, "--baseline", "2020", "--periods", "2021", "--out", str(out), "--quiet"]
+    assert run_cli(args) == 0, capsys.readouterr().err
+    assert offline_policy_applied()
+    assert read_scores(out / "2021.tif").shape == (300, 300)
+    np.testing.assert_array_equal(read_scores(out / "2021.tif"), read_scores(local_build / "2021.tif"))
+    with rasterio.open(out / "2021.tif") as dataset:
+        assert dataset.tags()["MINEWATCH_SYNTHETIC"] == "yes"
+    item = json.loads((out / "activity-2021" / "activity-2021.json").read_text())
+    local_item = json.loads((local_build / "activity-2021" / "activity-2021.json").read_text())
+    for key in ("minewatch:input_scenes", "minewatch:baseline_scenes"):
+        assert item["properties"][key] == local_item["properties"][key]
+    assert item["properties"]["minewatch:scene_search"] == {
+        "stac_api": url,
+        "collection": COLLECTION,
+        "bbox": [32.2, -19.7, 32.4, -19.5],
+        "datetime": "2020-01-01T00:00:00Z/2021-12-31T23:59:59Z",
+        "max_cloud": None,
+    }
+    searches = [(method, path) for method, path, _ in api.requests if "/stac/v1/search" in path]
+    assert searches and all(method == "POST" for method, _ in searches) and len(searches) == 3  # 10 items, pages of 4
+    scene_reads = [(method, path, wanted) for method, path, wanted in api.requests if path.startswith("/scenes/")]
+    assert all(method != "GET" or wanted for method, _, wanted in scene_reads)  # window by window, never whole
+    read = {path.rsplit("/", 1)[1].split("_")[3] for _, path, _ in scene_reads}
+    assert read == {"B02", "B03", "B04", "B08", "B11", "SCL"}  # B12 and the preview never fetched
+    assert not any("2022" in path for _, path, _ in scene_reads)  # only what the search asked for
+
+
+def test_max_cloud_is_searched_and_checked(api, offline):
+    query = SceneQuery(bbox=(32.2, -19.7, 32.4, -19.5), datetime="2020-01-01/2020-12-31", max_cloud=5.0)
+    scenes = find_scenes(f"{api.url}/stac/v1", query)
+    assert [s.date.isoformat() for s in scenes] == ["2020-05-25", "2020-08-15"]  # 2.7 % and 1.5 % cloud
+    assert all(s.band("B04").remote and s.band("B04").path.startswith("/vsicurl/http://127.0.0.1") for s in scenes)
+    assert scenes[0].band("B04").scale == pytest.approx(1e-4) and scenes[0].band("B04").offset == pytest.approx(-0.1)
+
+
+def test_an_unreachable_api_is_one_line_naming_it(offline, tmp_path, capsys):
+    with RecordingServer(log_dir=tmp_path) as gone:
+        url = f"{gone.url}/stac/v1"
+    code = run_cli(["--scenes", url, "--bbox", BBOX, "--datetime", "2021", "--out", str(tmp_path / "o"), "--quiet"])
+    error = one_error_line(capsys)
+    assert code == 2 and f"STAC API {url}: cannot be reached: connection refused" in error
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("root", "options", "expected"),
+    [
+        ("/stac/v1", ["--datetime", "2019-01-01/2019-12-31"], "found no items"),
+        ("/stac/v1", ["--datetime", "2021-01-01/2021-12-31", "--max-cloud", "0"], "found no items"),
+        ("/no-scl/v1", ["--datetime", "2021-06-01/2021-12-31"], ": lacks SCL (has B02, B03, B04, B08, B11); every"),
+        ("/hostile/v1", ["--datetime", "2021-06-01/2021-12-31"], "asset scl is /etc/passwd, not an http(s) URL"),
+        ("/no-search/v1", ["--datetime", "2021"], "offers no item search"),
+        ("/not-stac", ["--datetime", "2021"], "is not a STAC API landing page"),
+        ("/missing/v1", ["--datetime", "2021"], "is not a STAC API landing page (HTTP 404)"),
+        ("/stac/v1", ["--datetime", "2020-01-01/2022-12-31", "--max-items", "12"], "finds more than 12 items"),
+        ("/stac/v1", [], "give --datetime START/END for the search"),
+        ("/stac/v1", ["--datetime", "2021-13-45"], "--datetime 2021-13-45: give a date or an interval"),
+    ],
+)
+def test_bad_searches_are_one_line_naming_the_api_and_the_problem(
+    api, offline, tmp_path, capsys, root, options, expected
+):
+    url = f"{api.url}{root}"
+    code = run_cli(["--scenes", url, "--bbox", BBOX, *options, "--out", str(tmp_path / "o"), "--quiet"])
+    error = one_error_line(capsys)
+    assert code == 2 and url in error and expected in error, error
+    assert not (tmp_path / "o").exists()
+
+
+def test_search_options_need_a_url_and_a_url_needs_a_bbox(api, tmp_path, capsys):
+    out = str(tmp_path / "o")
+    assert run_cli(["--scenes", str(DEMO_SCENES), "--datetime", "2021", "--out", out, "--quiet"]) == 2
+    assert "--datetime apply to a STAC API URL only" in one_error_line(capsys)
+    assert run_cli(["--scenes", f"{api.url}/stac/v1", "--datetime", "2021", "--out", out, "--quiet"]) == 2
+    assert "give --bbox WEST,SOUTH,EAST,NORTH" in one_error_line(capsys)
+    assert run_cli(["--scenes", f"{api.url}/stac/v1", "--bbox", "32.4,-19.7,32.2", "--out", out, "--quiet"]) == 2
+    assert "--bbox 32.4,-19.7,32.2: give WEST,SOUTH,EAST,NORTH" in one_error_line(capsys)
+    for url in ("s3://bucket/stac", "/vsicurl/http://127.0.0.1:1/stac"):  # only http(s) API URLs
+        assert run_cli(["--scenes", url, "--bbox", BBOX, "--out", out, "--quiet"]) == 2
+        assert "GDAL virtual paths and URLs are not accepted" in one_error_line(capsys)
+
+
+def test_a_bbox_crops_a_local_build_too(tmp_path):
+    query = SceneQuery(bbox=(32.30, -19.64, 32.32, -19.63))
+    (path,) = build_activity(DEMO_SCENES, tmp_path / "crop", periods=["2021"], baseline="2020", query=query)
+    with rasterio.open(path) as dataset:
+        west, south, east, north = rasterio.warp.transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+        assert dataset.width < 300 and dataset.height < 300 and dataset.res == (10.0, 10.0)
+    assert west >= 32.30 - 1e-3 and east <= 32.32 + 1e-3 and south >= -19.64 - 1e-3 and north <= -19.63 + 1e-3
+    with pytest.raises(InputError, match="no scene covers --bbox 10,10,11,11"):
+        find_scenes(DEMO_SCENES, SceneQuery(bbox=(10, 10, 11, 11)))
