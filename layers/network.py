@@ -118,7 +118,7 @@ def apply_offline_policy(environ: MutableMapping[str, str] | None = None) -> Non
     environ = os.environ if environ is None else environ
     for key in _PROXY_KEYS:
         current = environ.get(key)
-        if current != OFFLINE_GDAL_CONFIG[key] and _SAVED + key not in environ:
+        if current != OFFLINE_GDAL_CONFIG[key]:  # the user's value now (set again since the last call?)
             environ[_SAVED + key] = current or ""
     environ.update(OFFLINE_GDAL_CONFIG)
     if process:

@@ -150,6 +150,8 @@ def offline():
     with preserved_environment():
         for key in PROXY_VARIABLES + tuple(OFFLINE_GDAL_CONFIG):
             os.environ.pop(key, None)
+        for key in [k for k in os.environ if k.startswith("MINEWATCH_USER_")]:  # an earlier main() in this process
+            del os.environ[key]
         os.environ["NO_PROXY"] = "127.0.0.1,localhost"  # a user's exemption: the policy must override it
         apply_offline_policy()
         yield
