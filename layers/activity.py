@@ -211,12 +211,16 @@ def _folder_rasters(folder: Path) -> list[tuple[Period, Path]]:
 def _stac_rasters(catalog_path: Path) -> list[tuple[Period, Path]]:
     import pystac
 
+    from layers.network import local_only_stac_io
+
     try:
-        catalog = pystac.read_file(str(catalog_path))
+        # Links to URLs, or to files outside the catalog's folder, are refused, not followed.
+        catalog = pystac.read_file(str(catalog_path), stac_io=local_only_stac_io(catalog_path.parent))
         items = list(catalog.get_items(recursive=True)) if hasattr(catalog, "get_items") else [catalog]
     except Exception as exc:
+        reason = exc.__cause__ or exc  # pystac wraps the refusal of a link in "does not resolve"
         raise InputError(
-            f"{LAYER}: {catalog_path}: is not a readable STAC catalog: {' '.join(str(exc).split())}"
+            f"{LAYER}: {catalog_path}: is not a readable STAC catalog: {' '.join(str(reason).split())}"
         ) from None
     pairs = []
     for item in items:

@@ -235,9 +235,15 @@ def _user_value(key: str, environ: MutableMapping[str, str]) -> str:
     return "" if value == OFFLINE_GDAL_CONFIG.get(key) else value
 
 
-def local_only_stac_io():
-    """A pystac ``StacIO`` whose reads refuse any href that is not a local file (``ValueError``)."""
+def local_only_stac_io(root: str | os.PathLike | None = None):
+    """A pystac ``StacIO`` whose reads refuse any href that is not a local file (``ValueError``).
+
+    With ``root``, local files outside that folder are refused too: a stranger's catalog
+    cannot make minewatch read ``/home/user/notes.json`` through a link.
+    """
     import pystac.stac_io
+
+    inside = None if root is None else os.path.realpath(root)
 
     class _LocalOnly(pystac.stac_io.DefaultStacIO):
         def read_text(self, source, *args, **kwargs) -> str:
@@ -245,6 +251,10 @@ def local_only_stac_io():
             scheme = urllib.parse.urlsplit(href).scheme.lower()
             if "://" in href and scheme != "file" or href.startswith("/vsi"):
                 raise ValueError(f"{href}: links to a remote or virtual file; minewatch reads local STAC files only")
+            if inside is not None:
+                local = os.path.realpath(urllib.parse.urlsplit(href).path if scheme == "file" else href)
+                if os.path.commonpath([local, inside]) != inside:
+                    raise ValueError(f"{href}: lies outside the catalog's folder {inside}; refused")
             return super().read_text(source, *args, **kwargs)
 
     return _LocalOnly()

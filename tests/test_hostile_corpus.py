@@ -346,3 +346,24 @@ def test_a_results_folder_from_someone_else_gets_the_same_checks(field, tmp_path
     )
     with pytest.raises(InputError, match="flags.geojson: is a GDAL virtual dataset"):
         read_analysis(copy)
+
+
+@pytest.mark.parametrize("link", ["http://127.0.0.1:9/item.json", "OUTSIDE"])
+def test_an_activity_catalog_linking_out_is_refused_without_reading(field, tmp_path, link):
+    """A child link to a URL or to a JSON file outside the catalog's folder is not followed."""
+    from geo.errors import InputError
+    from layers.activity import find_activity_rasters
+
+    outside = tmp_path / "private" / "notes.json"
+    outside.parent.mkdir()
+    outside.write_text('{"type": "Feature", "stac_version": "1.0.0", "id": "secret"}')
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    href = str(outside) if link == "OUTSIDE" else link
+    (folder / "catalog.json").write_text(json.dumps({
+        "type": "Catalog", "stac_version": "1.0.0", "id": "c", "description": "hostile",
+        "links": [{"rel": "item", "href": href, "type": "application/geo+json"}],
+    }))  # fmt: skip
+    reason = "lies outside the catalog's folder" if link == "OUTSIDE" else "links to a remote or virtual file"
+    with pytest.raises(InputError, match=f"is not a readable STAC catalog: .*{reason}"):
+        find_activity_rasters(folder / "catalog.json")
