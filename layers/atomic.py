@@ -14,6 +14,7 @@ target's lock (:func:`folder_lock`), so two runs never interleave.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import fcntl
@@ -38,6 +39,10 @@ def folder_lock(target: str | Path) -> Iterator[None]:
     operating system's (``flock``): a killed run releases it by dying. Within one
     process the lock is re-entrant (``analyze`` holds it while it reads and computes,
     and writing the folder takes it again).
+
+    Nothing is left behind by a run that ends, well or badly: the lock file is removed
+    on release (a run that finds its lock file replaced meanwhile takes the new one),
+    and folders made for ``target``'s parent are removed again if they stayed empty.
     """
     out = Path(target).expanduser().absolute()
     if out in _held:
@@ -47,20 +52,38 @@ def folder_lock(target: str | Path) -> Iterator[None]:
         finally:
             _held[out] -= 1
         return
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(out.with_name(f"{out.name}.lock"), "a+")  # noqa: SIM115 - held for the with block
+    path = out.with_name(f"{out.name}.lock")
+    handle = _acquire(path, out)
+    _held[out] = 1
     try:
+        yield
+    finally:
+        del _held[out]
+        path.unlink(missing_ok=True)  # still ours: unlinked before the lock is let go
+        handle.close()
+        for folder in made:  # innermost first
+            with contextlib.suppress(OSError):  # not empty: the run wrote its output there
+                folder.rmdir()
+
+
+def _acquire(path: Path, out: Path):
+    """Open and lock ``path``; retry if another run removed or replaced it in between."""
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115 - returned open, closed by folder_lock
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             raise InputError(f"--out {out}: another minewatch run is writing this folder; wait for it to end") from None
-        _held[out] = 1
         try:
-            yield
-        finally:
-            del _held[out]
-    finally:
-        handle.close()
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()  # we locked a file the previous holder had just removed: try the new one
 
 
 @contextmanager

@@ -286,7 +286,15 @@ def test_hostile_input_is_refused_cleanly(field, tmp_path, capsys, make_hostile)
     assert str(hostile).split("/")[-1] in errors[0] or layer in errors[0]
     assert "Traceback" not in err
     assert snapshot(out) == before
-    assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["field", "out"]  # no lock, staging or other file
+
+
+def test_a_refusal_into_a_new_folder_writes_nothing_at_all(field, tmp_path, capsys):
+    paths, _ = field
+    out = tmp_path / "new" / "deeper" / "results"
+    assert app.main(cli_args({**paths, "production": "/dev/zero"}, out)) == 2
+    assert "expected a regular file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # not even the folders --out would have needed
 
 
 def test_a_limit_can_be_raised_for_a_genuine_file(field, tmp_path, capsys):
