@@ -20,6 +20,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import flask
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 PUBLIC, TEAM, ADMIN = "public", "team", "admin"
 MAX_FAILURES = 5
@@ -117,15 +119,33 @@ def secret_key(results_dir: Path | None) -> str:
     raise RuntimeError(f"{path}: empty session key file; delete it and restart")
 
 
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, marked ``Secure`` whenever the request came over TLS."""
+
+    def get_cookie_secure(self, app: flask.Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (flask.has_request_context() and flask.request.is_secure)
+
+
 def configure_sessions(server: flask.Flask, results_dir: Path | None) -> None:
-    """Cookie and key settings for the dashboard's server."""
+    """Cookie and key settings for the dashboard's server.
+
+    Behind a reverse proxy, set ``MINEWATCH_PROXIES`` to the number of proxies in front
+    (usually 1): their ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are then believed, so
+    the login limiter counts each client's address (not the proxy's, which would let one
+    person lock everyone out) and cookies are ``Secure`` when the client used https.
+    ``MINEWATCH_SECURE_COOKIES=1`` forces ``Secure`` whatever the request says.
+    """
     server.secret_key = secret_key(results_dir)
+    server.session_interface = _SessionCookies()
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("MINEWATCH_SECURE_COOKIES", "") == "1",
         PERMANENT_SESSION_LIFETIME=8 * 3600,
     )
+    proxies = int(os.environ.get("MINEWATCH_PROXIES", "0") or 0)
+    if proxies > 0:
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
 
 def same_origin(request: flask.Request) -> bool:

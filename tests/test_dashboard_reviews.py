@@ -150,3 +150,33 @@ def test_review_status_goes_into_the_visit_plan(site):
     assert "Review: confirmed." in gpx.waypoints[1].description
     rows = client.get(f"/api/visit-plan.csv?flag={flag_id}&start=32.67,-18.97").get_data(as_text=True)
     assert "confirmed" in rows.splitlines()[1]
+
+
+def test_cookie_is_secure_over_tls_and_not_over_plain_http(site):
+    server, *_ = site
+    plain = sign_in(server)[1].headers["Set-Cookie"]
+    assert "Secure" not in plain  # a plain-http deployment (a laptop in the field) must still sign in
+    tls = server.test_client().post("/login", data={"username": "alice", "password": PASSWORD},
+                                    headers={"Origin": "https://localhost"}, base_url="https://localhost")  # fmt: skip
+    assert tls.status_code == 302 and "Secure" in tls.headers["Set-Cookie"]
+
+
+def test_behind_a_proxy_the_limiter_counts_each_client_not_the_proxy(tmp_path, monkeypatch):
+    paths = write_field(tmp_path / "field")
+    results = write_analysis(analyse(paths), tmp_path / "results")
+    with open_store(results) as store:
+        store.add_user("alice", PASSWORD, "team")
+    monkeypatch.setenv("MINEWATCH_PROXIES", "1")
+    server = create_app(read_analysis(results), results_dir=results).server
+    client = server.test_client()
+
+    def attempt(address, password, proto="http"):
+        headers = {**ORIGIN, "X-Forwarded-For": address, "X-Forwarded-Proto": proto}
+        return client.post("/login", data={"username": "mallory", "password": password}, headers=headers)
+
+    for _ in range(5):  # someone at 198.51.100.7 fails five times...
+        assert attempt("198.51.100.7", "guess").status_code == 401
+    assert attempt("198.51.100.7", "guess").status_code == 429
+    ok = client.post("/login", data={"username": "alice", "password": PASSWORD},  # ...alice, elsewhere, is not locked out
+                     headers={**ORIGIN, "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})  # fmt: skip
+    assert ok.status_code == 302 and "Secure" in ok.headers["Set-Cookie"]  # the client used https
