@@ -96,6 +96,7 @@ from rasterio.windows import Window
 from geo.crs import require_crs
 from geo.errors import InputError
 from layers.activity import Grid
+from layers.limits import DEFAULT_LIMITS
 from layers.network import (
     STAC_API_RETRIES,
     STAC_API_TIMEOUT_S,
@@ -106,7 +107,7 @@ from layers.network import (
     stac_api_access,
     vsicurl_path,
 )
-from layers.paths import local_path
+from layers.paths import local_path, require_inside, require_signature
 
 LAYER = "sentinel2"
 SUFFIXES = {".tif", ".tiff", ".jp2"}
@@ -522,6 +523,8 @@ def _folder_scenes(root: Path, band_order: tuple[str, ...] | None = None) -> lis
     groups: dict[str, dict[str, list[tuple[Path, int]]]] = {}
     dates: dict[str, dt.date] = {}
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
+        require_inside(path, root, LAYER)  # no link out of a stranger's folder
+        require_signature(path, LAYER)  # a .tif holds TIFF, a .jp2 JPEG 2000: nothing else is opened
         band, key_tokens = _band_token(path.stem)
         bands = [(band, 1)] if band is not None else _stack_bands(path, band_order)
         if not bands:
@@ -647,6 +650,12 @@ def _describe(
                 raise InputError(f"{what}: has no georeferencing (identity transform)")
             if transform.b or transform.d:
                 raise InputError(f"{what}: is rotated; warp it to a north-up grid first (gdalwarp)")
+            megapixels = dataset.width * dataset.height / 1e6
+            if megapixels > DEFAULT_LIMITS.max_raster_megapixels:
+                raise InputError(
+                    f"{what}: "
+                    + DEFAULT_LIMITS.exceeded("max_raster_megapixels", f"has {megapixels:,.0f} million pixels")
+                )
             integer = bool(np.issubdtype(np.dtype(dataset.dtypes[index - 1]), np.integer))
             if band == "SCL" and not integer and not stacked:
                 raise InputError(f"{what}: the scene classification must be integer classes 0..11")

@@ -240,8 +240,12 @@ def test_unreadable_and_multiband_files_are_refused_naming_the_file(tmp_path):
     write_scene(tmp_path)
     broken = next(tmp_path.glob("*_B03_10m.tif"))
     broken.write_bytes(b"not a tiff")
+    with pytest.raises(InputError, match=f"{broken.name}: does not hold GeoTIFF data"):
+        find_scenes(tmp_path)
+    broken.write_bytes(b"II*\x00 then nothing a TIFF needs")  # a TIFF's first bytes, a broken rest
     with pytest.raises(InputError, match=f"{broken.name}: cannot be read as a raster"):
         find_scenes(tmp_path)
+    broken.unlink()  # GDAL would try to read the broken file before replacing it
     write_band(broken, np.stack([dn_10m(1), dn_10m(2)]))
     with pytest.raises(InputError, match=f"{broken.name}: has 2 bands"):
         find_scenes(tmp_path)
@@ -364,7 +368,7 @@ def test_a_band_file_that_is_a_vrt_in_disguise_is_refused(tmp_path):
         f"<SourceFilename>{target}</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>"
         "</VRTDataset>"
     )
-    with pytest.raises(InputError, match=f"{disguised.name}: cannot be read as a raster"):
+    with pytest.raises(InputError, match=f"{disguised.name}: does not hold GeoTIFF data"):
         find_scenes(tmp_path)
 
 
