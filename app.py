@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_input_options(analyze, required=True)
     analyze.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
     analyze.add_argument("--quiet", action="store_true", help="print only errors and the summary")
+    analyze.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="scan the rasters on this Dask cluster, e.g. tcp://host:8786 (default: env MINEWATCH_SCHEDULER, "
+        "else this machine); workers need minewatch and the files at the same paths",
+    )
     plan = commands.add_parser(
         "plan-visits",
         help="order flagged sites into a day-by-day itinerary; write GPX, GeoJSON, CSV and a printable briefing",
@@ -264,6 +270,7 @@ def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
     from layers.activity import find_activity_rasters
     from layers.concessions import read_concessions
     from layers.context import combine_context, read_context
+    from layers.dask_client import executor_for
     from layers.fields import parse_field_mappings
     from layers.limits import load_limits
     from layers.paths import local_path, sha256_of
@@ -287,9 +294,16 @@ def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
         progress.step(f"note: {note}")
     if len(concessions.notes) > 20:
         progress.step(f"note: ... and {len(concessions.notes) - 20} more repairs")
-    analysis = run_analysis(
-        concessions.table, production.table, national.table if national else None, rasters, settings, progress
-    )
+    with executor_for(getattr(args, "scheduler", None), progress.step, command="analyze") as executor:
+        analysis = run_analysis(
+            concessions.table,
+            production.table,
+            national.table if national else None,
+            rasters,
+            settings,
+            progress,
+            executor=executor,
+        )
     inputs = [("concessions", args.concessions), ("production", args.production)]
     inputs += [("national", args.national)] if args.national else []
     if Path(args.activity).is_file():

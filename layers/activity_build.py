@@ -92,6 +92,7 @@ from geo.spectral import (
 )
 from layers.activity import Grid
 from layers.atomic import atomic_folder
+from layers.dask_client import ENV_SCHEDULER, client_for
 from layers.network import is_remote_url, redact_url
 from layers.sentinel2 import (
     DEFAULT_COLLECTION,
@@ -107,7 +108,6 @@ from layers.sentinel2 import (
     read_scl,
 )
 
-ENV_SCHEDULER = "MINEWATCH_SCHEDULER"
 DEFAULT_TILE_PX = 512
 NODATA = -9999.0
 MARKER = "catalog.json"
@@ -703,7 +703,7 @@ def build_activity(
     )
     jobs = make_jobs(plan, params, tile_px)
     started = time.monotonic()
-    with _client_for(scheduler, say) as client, atomic_folder(out_dir, MARKER) as staging:
+    with client_for(scheduler, say, command=_LAYER) as client, atomic_folder(out_dir, MARKER) as staging:
         runner = _Runner(client)
         work = staging / ".work"
         work.mkdir()
@@ -725,51 +725,6 @@ def build_activity(
         _write_catalog(staging, plan, params, tile_px, time.monotonic() - started, source)
     out = Path(out_dir).expanduser().absolute()
     return [out / path.name for path in outputs]
-
-
-@contextmanager
-def _client_for(scheduler, say: Callable[[str], None]) -> Iterator[object | None]:
-    """The Dask client to run on (None: this process), connected for the build and closed after."""
-    scheduler = scheduler if scheduler is not None else os.environ.get(ENV_SCHEDULER) or None
-    if scheduler is None or scheduler in {"threads", "local"}:
-        yield None
-        return
-    from distributed import Client
-
-    if isinstance(scheduler, Client):
-        _check_workers(scheduler, str(scheduler.scheduler.address))
-        say(f"on the Dask cluster at {scheduler.scheduler.address}; dashboard: {scheduler.dashboard_link}")
-        yield scheduler
-        return
-    try:
-        client = Client(str(scheduler), timeout="20s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise InputError(f"{_LAYER}: --scheduler {scheduler}: cannot connect to a Dask scheduler: {exc}") from None
-    try:
-        _check_workers(client, str(scheduler))
-        say(
-            f"on the Dask cluster at {scheduler} ({len(client.nthreads())} workers); dashboard: {client.dashboard_link}"
-        )
-        yield client
-    finally:
-        client.close()
-
-
-def _check_workers(client, address: str) -> None:
-    if not client.nthreads():
-        raise InputError(f"{_LAYER}: --scheduler {address}: the cluster has no workers")
-    missing = [w for w, ok in client.run(_can_import_minewatch).items() if not ok]
-    if missing:
-        raise InputError(
-            f"{_LAYER}: --scheduler {address}: workers {', '.join(missing)} cannot import minewatch; "
-            "install it on every worker (pip install minewatch, or the same environment image)"
-        )
-
-
-def _can_import_minewatch() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("layers.activity_build") is not None
 
 
 class _TileWriters:

@@ -1,0 +1,97 @@
+"""Connecting to a Dask cluster: the one place that turns ``--scheduler`` into a client.
+
+``build-activity`` and ``analyze`` run their tasks in this process by default. With
+``--scheduler tcp://host:8786`` (or the environment variable ``MINEWATCH_SCHEDULER``)
+they run on that existing ``dask.distributed`` cluster instead: :func:`client_for`
+connects, checks that there are workers and that they can import minewatch, says where
+the Dask dashboard is (the cluster's progress view), and closes the connection after.
+Workers must see the input files at the same paths; GDAL settings (``GDAL_CACHEMAX``
+...) come from the workers' environment.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib.util
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from geo.errors import InputError
+
+ENV_SCHEDULER = "MINEWATCH_SCHEDULER"
+IN_PROCESS = {"threads", "local"}
+MINEWATCH_MODULES = ("geo.analysis", "geo.scan", "layers.activity", "layers.activity_build")
+CONNECT_TIMEOUT = "20s"
+
+
+@contextmanager
+def client_for(scheduler, say: Callable[[str], None], *, command: str) -> Iterator[object | None]:
+    """The Dask client to run on (None: this process), connected for the work and closed after.
+
+    Parameters
+    ----------
+    scheduler:
+        A scheduler address (``tcp://host:8786``), a ``distributed.Client`` (used as it
+        is, left open), ``"threads"``/``"local"`` or None for this process; None falls
+        back to the environment variable ``MINEWATCH_SCHEDULER``.
+    say:
+        Gets one-line messages: where the work runs and the Dask dashboard link.
+    command:
+        Names the command in error messages (``build-activity``, ``analyze``).
+    """
+    scheduler = scheduler if scheduler is not None else os.environ.get(ENV_SCHEDULER) or None
+    if scheduler is None or scheduler in IN_PROCESS:
+        yield None
+        return
+    from distributed import Client
+
+    if isinstance(scheduler, Client):
+        check_workers(scheduler, str(scheduler.scheduler.address), command=command)
+        say(f"on the Dask cluster at {scheduler.scheduler.address}; dashboard: {scheduler.dashboard_link}")
+        yield scheduler
+        return
+    try:
+        client = Client(str(scheduler), timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"{command}: --scheduler {scheduler}: cannot connect to a Dask scheduler: {exc}") from None
+    try:
+        check_workers(client, str(scheduler), command=command)
+        say(
+            f"on the Dask cluster at {scheduler} ({len(client.nthreads())} workers); dashboard: {client.dashboard_link}"
+        )
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def executor_for(
+    scheduler, say: Callable[[str], None], *, command: str
+) -> Iterator[concurrent.futures.Executor | None]:
+    """Like :func:`client_for`, but yields the cluster as a :class:`concurrent.futures.Executor` (None: this process)."""
+    with client_for(scheduler, say, command=command) as client:
+        if client is None:
+            yield None
+            return
+        executor = client.get_executor(pure=False)
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=False)
+
+
+def check_workers(client, address: str, *, command: str) -> None:
+    """Refuse a cluster without workers or whose workers cannot import minewatch."""
+    if not client.nthreads():
+        raise InputError(f"{command}: --scheduler {address}: the cluster has no workers")
+    missing = [w for w, ok in client.run(_can_import_minewatch).items() if not ok]
+    if missing:
+        raise InputError(
+            f"{command}: --scheduler {address}: workers {', '.join(missing)} cannot import minewatch; "
+            "install it on every worker (pip install minewatch, or the same environment image)"
+        )
+
+
+def _can_import_minewatch() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in MINEWATCH_MODULES)
