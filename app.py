@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--visit-hours", type=float, default=1.0, help="time at each stop (default 1)")
     plan.add_argument("--no-return", action="store_true", help="sleep near the last stop instead of back at base")
     plan.add_argument("--no-pdf", action="store_true", help="skip the PDF even when Chromium is installed")
+    plan.add_argument("--quiet", action="store_true", help="print only errors and the summary")
     plan.add_argument("--out", required=True, metavar="DIR", help="plan folder (replaced atomically)")
     plan.add_argument(
         "--limit", action="append", default=[], metavar="NAME=VALUE", help="raise an input size limit (see analyze)"
@@ -382,7 +383,9 @@ def run_plan_visits(args: argparse.Namespace) -> int:
     from layers.results import MARKER, read_analysis
     from layers.vectors import read_vector
 
+    progress = ConsoleProgress(quiet=args.quiet)
     flags_path = local_path(args.flags, layer="flags")
+    progress.step(f"reading {flags_path}")
     analysis = read_analysis(flags_path.parent) if (flags_path.parent / MARKER).is_file() else None
     flags = analysis.flags if analysis is not None else read_vector(flags_path, "flags", load_limits(None, args.limit))
     flags = with_review_status(flags, flags_path.parent) if analysis is not None else flags
@@ -400,8 +403,9 @@ def run_plan_visits(args: argparse.Namespace) -> int:
         return_to_base=not args.no_return,
     )  # fmt: skip
     stops = stops_from_flags(chosen)[: args.max_sites]  # the best-scoring places; nearby flags share a stop
+    progress.step(f"ordering {len(stops)} sites from {base_name}")
     plan = plan_visits(stops, base_name, base_lon, base_lat, settings)
-    written = write_plan(plan, briefing_html(plan, analysis), args.out, pdf=not args.no_pdf)
+    written = write_plan(plan, briefing_html(plan, analysis), args.out, pdf=not args.no_pdf, say=progress.step)
     print(
         f"{len(plan.stops)} stops over {len(plan.days)} day(s) from {base_name}; "
         f"{sum(plan.day_km):,.0f} km by road" + (f"; {len(plan.unplanned)} not planned" if plan.unplanned else "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from geo.visit_export import gpx_text, plan_csv_text, plan_geojson_text
@@ -25,14 +26,22 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def write_plan(plan: Plan, briefing_html: str, out_dir: str | Path, pdf: bool = True) -> list[Path]:
-    """Write the plan's files into ``out_dir`` atomically; return the paths written."""
+def write_plan(
+    plan: Plan, briefing_html: str, out_dir: str | Path, pdf: bool = True, say: Callable[[str], None] | None = None
+) -> list[Path]:
+    """Write the plan's files into ``out_dir`` atomically; return the paths written.
+
+    ``say`` hears each step (the PDF takes Chromium a few seconds).
+    """
+    say = say or (lambda message: None)
     with atomic_folder(out_dir, MARKER) as staging:
+        say(f"writing {out_dir}: itinerary GPX, GeoJSON and CSV, briefing.html")
         write_text(staging / "itinerary.gpx", gpx_text(plan))
         write_text(staging / "itinerary.geojson", plan_geojson_text(plan))
         write_text(staging / "itinerary.csv", plan_csv_text(plan))
         write_text(staging / "briefing.html", briefing_html)
         if pdf and chromium_path():
+            say("printing briefing.pdf with Chromium")
             print_pdf(staging / "briefing.html", staging / "briefing.pdf")
         names = sorted(p.name for p in staging.iterdir())
     out = Path(out_dir).expanduser().absolute()

@@ -140,7 +140,9 @@ def test_plan_visits_killed_leaves_the_previous_plan(tmp_path):
     def is_complete_new(folder: Path) -> bool:
         return (folder / "briefing.pdf").is_file() and (folder / "itinerary.gpx").is_file()
 
-    # Without a progress line to wait for, the kills come at times after the start of the run.
-    points = [("", 1.0), ("", 2.0), ("", 2.5), ("", 3.0)]
+    points = [("ordering", 0.0), ("writing", 0.0), ("printing briefing.pdf", 0.0), ("printing briefing.pdf", 0.3)]
     outcomes = kill_many(args, out, points, is_complete_new)
-    assert sum("killed, previous" in o for o in outcomes) >= 2, outcomes
+    assert sum("killed, previous" in o for o in outcomes) >= 3, outcomes
+    assert any(o.startswith("printing") and "killed, previous" in o for o in outcomes), outcomes
+    run(args)
+    assert not leftovers(out) and is_complete_new(out)
