@@ -48,12 +48,14 @@ A period's pixel is compared with the *baseline* period, the state before mining
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numba
 import numpy as np
 from scipy import ndimage
 
-from geo.composite import nan_max, nan_median, nan_min
+from geo.composite import day_of_year_distance, nan_max, nan_median, nan_min, sorted_median
 
 #: Band order of every stack this module takes: ``(date, band, row, column)``.
 STACK_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11")
@@ -380,12 +382,52 @@ def river_corridor(water_any: np.ndarray, radius_px: int) -> np.ndarray:
     The result is only right at least ``radius_px`` pixels inside the array's edges;
     callers pass a tile with a halo that wide.
     """
-    water = np.asarray(water_any, dtype=bool)
+    water = np.ascontiguousarray(water_any, dtype=bool)
     if radius_px <= 0 or not water.any():
         return water.copy()
     offsets = np.arange(-radius_px, radius_px + 1)
-    disc = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius_px**2
-    return ndimage.binary_dilation(water, structure=disc)
+    # the disc row by row: at row offset dy it spans |dx| <= half_width[dy] (dy^2 + dx^2 <= r^2)
+    half_width = np.floor(np.sqrt(radius_px**2 - offsets**2)).astype(np.int64)
+    half_width[half_width**2 > radius_px**2 - offsets**2] -= 1  # floor of an exact square root, whatever rounding
+    out = np.empty_like(water)
+    _dilate_disc(water, half_width, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _dilate_disc(water, half_width, out):  # pragma: no cover - compiled
+    """``scipy.ndimage.binary_dilation`` of ``water`` by the disc whose rows span ``half_width`` (False outside).
+
+    Each row's horizontal distance to its nearest water pixel is found once (two sweeps);
+    a pixel is in the corridor when, for some row offset ``dy``, that distance in row
+    ``r + dy`` is within the disc's half-width there. Rows without water are skipped.
+    """
+    rows, cols = water.shape
+    radius = (half_width.size - 1) // 2
+    far = cols + radius + 1
+    distance = np.empty((rows, cols), dtype=np.int32)
+    wet_row = np.zeros(rows, dtype=np.bool_)
+    for r in range(rows):
+        nearest = -far
+        for c in range(cols):
+            if water[r, c]:
+                nearest = c
+                wet_row[r] = True
+            distance[r, c] = c - nearest
+        nearest = 2 * far
+        for c in range(cols - 1, -1, -1):
+            if water[r, c]:
+                nearest = c
+            distance[r, c] = min(distance[r, c], nearest - c)
+    for r in range(rows):
+        for c in range(cols):
+            out[r, c] = False
+        for k in range(half_width.size):
+            source = r + k - radius
+            if 0 <= source < rows and wet_row[source]:
+                width = half_width[k]
+                for c in range(cols):
+                    out[r, c] |= distance[source, c] <= width
 
 
 #: Pixel classes of :class:`Changes`; BARE is land bare on every clear date of the period.
@@ -453,19 +495,71 @@ def nan_median_filter(values: np.ndarray, radius_px: int = 1) -> np.ndarray:
     inside the array's edges (outside is taken as NaN): callers pass a tile with a halo.
     Pits are blobs of many pixels while sensor noise differs from pixel to pixel, so the
     median keeps a pit's edges and removes most of the noise (about half its standard
-    deviation for a 3 x 3 square).
+    deviation for a 3 x 3 square). A compiled kernel sorts each neighbourhood's finite
+    values on its own (the same float32 values as :func:`geo.composite.nan_median` of
+    the shifted copies).
     """
+    array = np.ascontiguousarray(values, dtype=np.float32)
     if radius_px <= 0:
-        return np.asarray(values, dtype=np.float32).copy()
-    size = 2 * radius_px + 1
-    padded = np.pad(
-        np.asarray(values, dtype=np.float32),
-        [(0, 0)] * (values.ndim - 2) + [(radius_px, radius_px)] * 2,
-        constant_values=np.nan,
-    )
-    rows, cols = values.shape[-2:]
-    shifted = np.stack([padded[..., i : i + rows, j : j + cols] for i in range(size) for j in range(size)])
-    return np.where(np.isnan(values), np.float32(np.nan), nan_median(shifted))
+        return array.copy()
+    flat = array.reshape(-1, *array.shape[-2:])
+    out = np.empty_like(flat)
+    _nan_median_filter(flat, int(radius_px), out)
+    return out.reshape(array.shape)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _nan_median_filter(values, radius, out):  # pragma: no cover - compiled
+    layers, rows, cols = values.shape
+    buffer = np.empty((2 * radius + 1) ** 2, dtype=np.float32)
+    for k in range(layers):
+        for r in range(rows):
+            r0, r1 = max(r - radius, 0), min(r + radius + 1, rows)
+            for c in range(cols):
+                if radius == 1 and 0 < r < rows - 1 and 0 < c < cols - 1:
+                    # inside, 3 x 3: when all nine are finite (their sum is), a branch-free network
+                    a0, a1, a2 = values[k, r - 1, c - 1], values[k, r - 1, c], values[k, r - 1, c + 1]
+                    a3, a4, a5 = values[k, r, c - 1], values[k, r, c], values[k, r, c + 1]
+                    a6, a7, a8 = values[k, r + 1, c - 1], values[k, r + 1, c], values[k, r + 1, c + 1]
+                    if np.isfinite(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8):
+                        middle = _median_of_9(a0, a1, a2, a3, a4, a5, a6, a7, a8)
+                        out[k, r, c] = (middle + middle) * np.float32(0.5)  # as sorted_median computes it
+                        continue
+                if np.isnan(values[k, r, c]):
+                    out[k, r, c] = np.float32(np.nan)
+                    continue
+                count = 0
+                for i in range(r0, r1):
+                    for j in range(max(c - radius, 0), min(c + radius + 1, cols)):
+                        value = values[k, i, j]
+                        if np.isfinite(value):
+                            buffer[count] = value
+                            count += 1
+                out[k, r, c] = sorted_median(buffer, count)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _median_of_9(p0, p1, p2, p3, p4, p5, p6, p7, p8):  # pragma: no cover - compiled
+    """The 5th smallest of nine finite values, in 19 compare-exchanges (Paeth's network, ``opt_med9``)."""
+    p1, p2 = min(p1, p2), max(p1, p2)
+    p4, p5 = min(p4, p5), max(p4, p5)
+    p7, p8 = min(p7, p8), max(p7, p8)
+    p0, p1 = min(p0, p1), max(p0, p1)
+    p3, p4 = min(p3, p4), max(p3, p4)
+    p6, p7 = min(p6, p7), max(p6, p7)
+    p1, p2 = min(p1, p2), max(p1, p2)
+    p4, p5 = min(p4, p5), max(p4, p5)
+    p7, p8 = min(p7, p8), max(p7, p8)
+    p3 = max(p0, p3)
+    p5 = min(p5, p8)
+    p4, p7 = min(p4, p7), max(p4, p7)
+    p6 = max(p3, p6)
+    p4 = max(p1, p4)
+    p2 = min(p2, p5)
+    p4 = min(p4, p7)
+    p4, p2 = min(p4, p2), max(p4, p2)
+    p4 = max(p6, p4)
+    return min(p4, p2)
 
 
 def score_of_changes(changes: Changes, params: ScoreParameters = ScoreParameters()) -> np.ndarray:
@@ -474,13 +568,52 @@ def score_of_changes(changes: Changes, params: ScoreParameters = ScoreParameters
     ``min(1, vegetation_weight * ramp(loss) + bare_weight * ramp(gain))`` on land; the
     vegetation loss alone on a pond (water is not bare soil, so BSI cannot see it).
     """
-    with np.errstate(invalid="ignore"):
-        vegetation_loss = ramp(changes.loss, *params.ndvi_drop)
-        bare_gain = ramp(changes.gain, *params.bsi_rise)
-        score = np.minimum(params.vegetation_weight * vegetation_loss + params.bare_weight * bare_gain, 1)
-    score = np.where(changes.kind == POND, vegetation_loss, score)
-    score = np.where(changes.kind == RIVER, 0, score)
-    return np.where(changes.kind == UNSEEN, np.nan, score).astype(np.float32)
+    loss = np.ascontiguousarray(changes.loss, dtype=np.float32)
+    gain = np.ascontiguousarray(changes.gain, dtype=np.float32)
+    kind = np.ascontiguousarray(changes.kind, dtype=np.uint8)
+    score = np.empty(loss.shape, dtype=np.float32)
+    (loss_low, loss_high), (gain_low, gain_high) = params.ndvi_drop, params.bsi_rise
+    _score(  # one pass; the same float32 operations as ramp(), np.minimum and np.where in turn
+        loss.reshape(-1),
+        gain.reshape(-1),
+        kind.reshape(-1),
+        np.float32(loss_low),
+        np.float32(loss_high - loss_low),
+        np.float32(gain_low),
+        np.float32(gain_high - gain_low),
+        np.float32(params.vegetation_weight),
+        np.float32(params.bare_weight),
+        score.reshape(-1),
+    )
+    return score
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _ramp(value, low, span):  # pragma: no cover - compiled
+    """:func:`ramp` of one float32 value (NaN stays NaN)."""
+    x = (value - low) / span
+    if np.isnan(x):
+        return x
+    return np.float32(0.0) if x < 0 else (np.float32(1.0) if x > 1 else x)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _score(
+    loss, gain, kind, loss_low, loss_span, gain_low, gain_span, weight_loss, weight_gain, out
+):  # pragma: no cover
+    for i in range(loss.size):
+        pixel_kind = kind[i]
+        if pixel_kind == UNSEEN:
+            out[i] = np.float32(np.nan)
+        elif pixel_kind == RIVER:
+            out[i] = np.float32(0.0)
+        elif pixel_kind == POND:
+            out[i] = _ramp(loss[i], loss_low, loss_span)
+        else:
+            total = weight_loss * _ramp(loss[i], loss_low, loss_span) + weight_gain * _ramp(
+                gain[i], gain_low, gain_span
+            )
+            out[i] = total if (np.isnan(total) or total < 1) else np.float32(1.0)
 
 
 def filter_changes(changes: Changes, radius_px: int) -> Changes:
@@ -535,3 +668,390 @@ def disturbance_score(
     changes = pixel_changes(state, baseline, corridor, params)
     score = score_of_changes(filter_changes(changes, params.filter_px), params)
     return grow_into_workings(score, changes.kind, params.pixels(params.grow_m, params.pixel_m), params)
+
+
+# ----------------------------------------------------------------------------- fused tile kernels
+#
+# The functions above are the method, written as whole-array numpy steps (and tested as
+# such). A tile of a build runs the same method through the compiled kernels below:
+# each date's bands are turned into its NDVI, BSI and water flag in one pass
+# (:func:`observe`), and each period's composites, season pairing and changes are one
+# pass over the pixels (:func:`period_changes`), with no stack of every date's bands and
+# no temporary array per step. Their results equal the numpy steps' (tested), except
+# that the season-paired composite is always the median of the paired observations:
+# the numpy path reuses the all-dates composite when every observation of the *tile*
+# found a partner, which differs only for a BSI whose date's NDVI is undefined
+# (NIR + red exactly 0).
+
+
+def observe(
+    bands: Sequence[np.ndarray],
+    clear: np.ndarray,
+    threshold: float = 0.0,
+    indices: np.ndarray | None = None,
+    water: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One date's NDVI and BSI where the observation is usable, and where it is open water, in one pass.
+
+    The same values as :func:`observation_indices` and :func:`water_of` of
+    :func:`geo.composite.mask_observations` of the date: an observation is usable where
+    ``clear`` and every band has a value.
+
+    Parameters
+    ----------
+    bands:
+        The date's reflectances in the order :data:`STACK_BANDS`, each ``(row, column)``,
+        NaN where no data.
+    clear:
+        :func:`geo.composite.clear_mask` of the date, ``(row, column)``.
+    threshold:
+        ``params.water_index``.
+    indices, water:
+        Arrays to fill, ``(2, row, column)`` float32 and ``(row, column)`` bool
+        (allocated when None).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``indices`` (NDVI, BSI; NaN where unusable) and ``water``.
+    """
+    blue, green, red, nir, swir1 = (np.asarray(b, dtype=np.float32) for b in bands)
+    clear = np.asarray(clear, dtype=bool)
+    if indices is None:
+        indices = np.empty((2, *clear.shape), dtype=np.float32)
+    if water is None:
+        water = np.empty(clear.shape, dtype=bool)
+    _observe(blue, green, red, nir, swir1, clear, np.float32(threshold), indices, water)
+    return indices, water
+
+
+def add_open_water(water: np.ndarray, green, nir, swir1, clear: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """``water |= clear & open_water(green, nir, swir1, threshold)``, in place, in one pass; returns ``water``."""
+    bands = [np.asarray(b, dtype=np.float32) for b in (green, nir, swir1)]
+    _add_open_water(water, *bands, np.asarray(clear, dtype=bool), np.float32(threshold))
+    return water
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _nd(a, b):  # pragma: no cover - compiled
+    """:func:`normalized_difference` of two float32 values: NaN where ``a + b`` is 0."""
+    denominator = a + b
+    ratio = (a - b) / denominator  # numpy's error model: no check, no exception; selected away below
+    return np.float32(np.nan) if denominator == 0 else ratio
+
+
+# The kernels below compute every pixel's values and then select (no branch on the data),
+# which lets the compiler vectorize them; NaN inputs propagate quietly (numpy's error model).
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _observe(blue, green, red, nir, swir1, clear, threshold, indices, water):  # pragma: no cover - compiled
+    rows, cols = clear.shape
+    nan = np.float32(np.nan)
+    for r in range(rows):
+        for c in range(cols):
+            b, g, rd, n, s1 = blue[r, c], green[r, c], red[r, c], nir[r, c], swir1[r, c]
+            usable = clear[r, c] & np.isfinite(b) & np.isfinite(g) & np.isfinite(rd) & np.isfinite(n) & np.isfinite(s1)
+            ndvi_value, bsi_value = _nd(n, rd), _nd(s1 + rd, n + b)
+            wet = (_nd(g, s1) > threshold) | (_nd(g, n) > threshold)
+            indices[0, r, c] = ndvi_value if usable else nan
+            indices[1, r, c] = bsi_value if usable else nan
+            water[r, c] = wet & usable
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _add_open_water(water, green, nir, swir1, clear, threshold):  # pragma: no cover - compiled
+    rows, cols = clear.shape
+    for r in range(rows):
+        for c in range(cols):
+            g = green[r, c]
+            wet = (_nd(g, swir1[r, c]) > threshold) | (_nd(g, nir[r, c]) > threshold)
+            water[r, c] = water[r, c] | (clear[r, c] & wet)
+
+
+def baseline_of(observed: np.ndarray, water: np.ndarray) -> Baseline:
+    """:func:`baseline_reference` from the baseline's :func:`observe` results, in one pass.
+
+    Parameters
+    ----------
+    observed:
+        ``(date, 2, row, column)`` NDVI and BSI of the baseline's dates (NaN where unusable).
+    water:
+        ``(date, row, column)`` open water of those dates.
+    """
+    observed = np.ascontiguousarray(observed, dtype=np.float32)
+    shape = observed.shape[2:]
+    ndvi_dry, ndvi_green, bsi_bare = (np.empty(shape, dtype=np.float32) for _ in range(3))
+    water_any, seen = np.empty(shape, dtype=bool), np.empty(shape, dtype=bool)
+    _baseline(observed, np.ascontiguousarray(water, dtype=bool), ndvi_dry, ndvi_green, bsi_bare, water_any, seen)
+    return Baseline(ndvi_dry, ndvi_green, bsi_bare, water_any, seen)
+
+
+@numba.njit(cache=True, nogil=True)
+def _baseline(observed, water, ndvi_dry, ndvi_green, bsi_bare, water_any, seen):  # pragma: no cover - compiled
+    dates, _, rows, cols = observed.shape
+    for r in range(rows):
+        for c in range(cols):
+            low = high = bare = np.float32(np.nan)
+            wet = False
+            for d in range(dates):
+                ndvi_value, bsi_value = observed[d, 0, r, c], observed[d, 1, r, c]
+                if not np.isnan(ndvi_value):
+                    if np.isnan(low) or ndvi_value < low:
+                        low = ndvi_value
+                    if np.isnan(high) or ndvi_value > high:
+                        high = ndvi_value
+                if not np.isnan(bsi_value) and (np.isnan(bare) or bsi_value > bare):
+                    bare = bsi_value
+                wet = wet or water[d, r, c]
+            ndvi_dry[r, c], ndvi_green[r, c], bsi_bare[r, c] = low, high, bare
+            water_any[r, c], seen[r, c] = wet, not np.isnan(low)
+
+
+def partner_order(days: np.ndarray, reference_days: np.ndarray, window_days: int) -> np.ndarray:
+    """For each date, the reference dates within ``window_days`` in season, nearest first (ties: earlier).
+
+    ``(date, reference date)`` int64, padded with -1: the order in which
+    :func:`geo.composite.season_matched` tries partners.
+    """
+    days, reference_days = np.asarray(days, dtype=int), np.asarray(reference_days, dtype=int)
+    order = np.full((len(days), max(len(reference_days), 1)), -1, dtype=np.int64)
+    for i, day in enumerate(days):
+        distance = day_of_year_distance(day, reference_days)
+        nearest = np.argsort(distance, kind="stable")
+        nearest = nearest[distance[nearest] <= window_days]
+        order[i, : len(nearest)] = nearest
+    return order
+
+
+#: Bits of :class:`Evidence` ``flags``: what a pixel's class depends on, before the river corridor is known.
+SEEN_BOTH = 1  # seen clear in the period and in the baseline
+BASELINE_WATER = 2  # open water on a clear baseline date (all five bands usable)
+BASELINE_BARE = 4  # the baseline's greenest NDVI below bare_ndvi: a sandbar if inside the corridor
+WATER_SOME = 8  # open water on some clear date of the period
+WATER_MOST = 16  # open water on most clear dates of the period: a pond unless river
+BARE_ALWAYS = 32  # the period's greenest NDVI below bare_ndvi
+CORRIDOR_WATER = 64  # water the corridor grows from (set by the caller: see river_corridor)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A period's per-pixel loss and gain against the baseline and the facts that decide its class.
+
+    :func:`changes_of_evidence` turns it into :class:`Changes` once the river corridor is
+    known; a tiled build computes it tile by tile and classifies with the corridor of the
+    tile's neighbourhood later (:mod:`layers.activity_build`).
+
+    Attributes
+    ----------
+    loss, gain:
+        Vegetation loss and bare-soil gain (float32; NaN where not computable), not yet
+        hidden on river or unseen pixels.
+    flags:
+        uint8 bits :data:`SEEN_BOTH`, :data:`BASELINE_WATER`, :data:`BASELINE_BARE`,
+        :data:`WATER_SOME`, :data:`WATER_MOST`, :data:`BARE_ALWAYS` (and
+        :data:`CORRIDOR_WATER`, which the caller adds).
+    """
+
+    loss: np.ndarray
+    gain: np.ndarray
+    flags: np.ndarray
+
+
+def period_changes(
+    observed: np.ndarray,
+    water: np.ndarray,
+    days: np.ndarray,
+    base_observed: np.ndarray,
+    base_days: np.ndarray,
+    baseline: Baseline,
+    corridor: np.ndarray,
+    params: ScoreParameters = ScoreParameters(),
+) -> Changes:
+    """A period's :class:`Changes` against the baseline from its dates' :func:`observe` results.
+
+    The same as :func:`pixel_changes` of :func:`period_state` of the season-matched
+    (:func:`geo.composite.season_matched`) observations, without the intermediate arrays
+    (see the note above :func:`observe` for the one difference):
+    :func:`changes_of_evidence` of :func:`period_evidence`.
+
+    Parameters
+    ----------
+    observed, water:
+        The period's dates: ``(date, 2, row, column)`` NDVI and BSI (NaN where unusable)
+        and ``(date, row, column)`` open water.
+    days:
+        Day of year of each of those dates.
+    base_observed, base_days:
+        The same for the baseline's dates.
+    baseline:
+        :func:`baseline_of` the baseline's dates (or :func:`baseline_reference`).
+    corridor:
+        The river corridor (:func:`river_corridor`), ``(row, column)``.
+    params:
+        Season window and thresholds.
+    """
+    evidence = period_evidence(observed, water, days, base_observed, base_days, baseline, params)
+    return changes_of_evidence(evidence, corridor)
+
+
+def period_evidence(
+    observed: np.ndarray,
+    water: np.ndarray,
+    days: np.ndarray,
+    base_observed: np.ndarray,
+    base_days: np.ndarray,
+    baseline: Baseline,
+    params: ScoreParameters = ScoreParameters(),
+) -> Evidence:
+    """A period's :class:`Evidence` in one pass over the pixels: composites, season pairing, loss, gain, flags.
+
+    Arguments as :func:`period_changes`, without the corridor.
+    """
+    observed = np.ascontiguousarray(observed, dtype=np.float32)
+    base_observed = np.ascontiguousarray(base_observed, dtype=np.float32)
+    order = partner_order(days, base_days, params.season_window_days)
+    shape = observed.shape[2:]
+    loss, gain = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
+    flags = np.empty(shape, dtype=np.uint8)
+    _period_evidence(
+        observed,
+        np.ascontiguousarray(water, dtype=bool),
+        base_observed,
+        order,
+        np.ascontiguousarray(baseline.ndvi_dry, dtype=np.float32),
+        np.ascontiguousarray(baseline.ndvi_green, dtype=np.float32),
+        np.ascontiguousarray(baseline.bsi_bare, dtype=np.float32),
+        np.ascontiguousarray(baseline.water_any, dtype=bool),
+        np.ascontiguousarray(baseline.seen, dtype=bool),
+        np.float32(params.bare_ndvi),
+        loss,
+        gain,
+        flags,
+    )
+    return Evidence(loss, gain, flags)
+
+
+def changes_of_evidence(evidence: Evidence, corridor: np.ndarray) -> Changes:
+    """:class:`Changes` from :class:`Evidence` and the river corridor (:func:`pixel_changes`'s classes).
+
+    Unseen in the period or the baseline: UNSEEN; baseline water, or inside the corridor a
+    sandbar (bare in the baseline) or water now: RIVER; water on most dates: POND; bare on
+    every clear date: BARE; else LAND. Loss and gain are NaN on UNSEEN and RIVER pixels.
+    """
+    shape = np.shape(evidence.flags)
+    loss, gain, kind = np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.uint8)
+    _classify(
+        np.ascontiguousarray(evidence.loss, dtype=np.float32).reshape(-1),
+        np.ascontiguousarray(evidence.gain, dtype=np.float32).reshape(-1),
+        np.ascontiguousarray(evidence.flags, dtype=np.uint8).reshape(-1),
+        np.ascontiguousarray(corridor, dtype=bool).reshape(-1),
+        loss.reshape(-1),
+        gain.reshape(-1),
+        kind.reshape(-1),
+    )
+    return Changes(loss, gain, kind)
+
+
+@numba.njit(cache=True, nogil=True)
+def _classify(loss, gain, flags, corridor, out_loss, out_gain, out_kind):  # pragma: no cover - compiled
+    nan = np.float32(np.nan)
+    for i in range(flags.size):
+        bits, in_corridor = flags[i], corridor[i]
+        river = (bits & BASELINE_WATER) != 0 or (in_corridor and (bits & (BASELINE_BARE | WATER_SOME)) != 0)
+        if (bits & SEEN_BOTH) == 0:
+            pixel_kind = UNSEEN
+        elif river:
+            pixel_kind = RIVER
+        elif (bits & WATER_MOST) != 0:
+            pixel_kind = POND
+        elif (bits & BARE_ALWAYS) != 0:
+            pixel_kind = BARE
+        else:
+            pixel_kind = LAND
+        out_kind[i] = pixel_kind
+        hidden = pixel_kind in (UNSEEN, RIVER)
+        out_loss[i] = nan if hidden else loss[i]
+        out_gain[i] = nan if hidden else gain[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _period_evidence(
+    observed,
+    water,
+    base_observed,
+    order,
+    ndvi_dry,
+    ndvi_green,
+    bsi_bare,
+    base_water,
+    base_seen,
+    bare_ndvi,
+    loss,
+    gain,
+    flags,
+):  # pragma: no cover - compiled
+    dates, _, rows, cols = observed.shape
+    size = max(dates, 1)
+    all_ndvi, all_bsi = np.empty(size, np.float32), np.empty(size, np.float32)
+    paired_ndvi, paired_bsi = np.empty(size, np.float32), np.empty(size, np.float32)
+    partner_ndvi, partner_bsi = np.empty(size, np.float32), np.empty(size, np.float32)
+    nan = np.float32(np.nan)
+    for r in range(rows):
+        for c in range(cols):
+            n_all = n_bsi = n_paired = n_paired_bsi = n_partner_bsi = wet_dates = 0
+            wet_any = False
+            ndvi_max = nan
+            for d in range(dates):
+                ndvi_value, bsi_value = observed[d, 0, r, c], observed[d, 1, r, c]
+                if water[d, r, c]:
+                    wet_dates += 1
+                    wet_any = True
+                if np.isfinite(bsi_value):
+                    all_bsi[n_bsi] = bsi_value
+                    n_bsi += 1
+                if not np.isfinite(ndvi_value):
+                    continue
+                all_ndvi[n_all] = ndvi_value
+                n_all += 1
+                if np.isnan(ndvi_max) or ndvi_value > ndvi_max:
+                    ndvi_max = ndvi_value
+                for k in range(order.shape[1]):  # the nearest baseline date in season seen clear here
+                    j = order[d, k]
+                    if j < 0:
+                        break
+                    partner = base_observed[j, 0, r, c]
+                    if np.isfinite(partner):
+                        paired_ndvi[n_paired] = ndvi_value
+                        partner_ndvi[n_paired] = partner
+                        n_paired += 1
+                        if np.isfinite(bsi_value):
+                            paired_bsi[n_paired_bsi] = bsi_value
+                            n_paired_bsi += 1
+                        partner_b = base_observed[j, 1, r, c]
+                        if np.isfinite(partner_b):
+                            partner_bsi[n_partner_bsi] = partner_b
+                            n_partner_bsi += 1
+                        break
+            if n_paired > 0:
+                loss_value = sorted_median(partner_ndvi, n_paired) - sorted_median(paired_ndvi, n_paired)
+                gain_value = sorted_median(paired_bsi, n_paired_bsi) - sorted_median(partner_bsi, n_partner_bsi)
+            else:
+                loss_value = ndvi_dry[r, c] - sorted_median(all_ndvi, n_all)
+                gain_value = sorted_median(all_bsi, n_bsi) - bsi_bare[r, c]
+            bits = 0
+            if n_all > 0 and base_seen[r, c]:
+                bits |= SEEN_BOTH
+            if base_water[r, c]:
+                bits |= BASELINE_WATER
+            if ndvi_green[r, c] < bare_ndvi:
+                bits |= BASELINE_BARE
+            if wet_any:
+                bits |= WATER_SOME
+            if wet_dates * 2 > n_all:
+                bits |= WATER_MOST
+            if ndvi_max < bare_ndvi:
+                bits |= BARE_ALWAYS
+            flags[r, c] = bits
+            loss[r, c] = loss_value
+            gain[r, c] = gain_value

@@ -19,24 +19,30 @@ How it runs
 The output grid is cut into square tiles (512 x 512 pixels by default). Each tile goes
 through three tasks, and a task receives file paths and a window, never an open dataset:
 
-1. *water* (:func:`baseline_water_task`): the baseline's open water in the tile (B03,
-   B08, B11 and SCL of the baseline dates), returned as a bit mask of a few kilobytes;
-2. *changes* (:func:`changes_task`): every band of the baseline and of each period read
+1. *changes* (:func:`changes_task`): every band of the baseline and of each period read
    for exactly that tile (plus a few pixels of SCL around it for the cloud buffer),
-   composited and compared, for all periods at once; the river corridor needs the water
-   of the eight neighbouring tiles, which step 1 gave;
-3. *scores* (:func:`score_task`): the 3 x 3 median filter, the score and its growth
-   into connected bare ground, with a halo of changes from the neighbouring tiles.
+   composited and compared, for all periods at once. Each date's five bands become its
+   NDVI, BSI and water flag in one compiled pass, and each period's composites, season
+   pairing, loss, gain and class evidence one more (:func:`geo.spectral.observe`,
+   :func:`geo.spectral.period_evidence`); the tile's baseline water, from which the
+   river corridor grows, rides along as a flag;
+2. *edges* (:func:`edges_task`): the strips of those changes that the neighbours need;
+3. *scores* (:func:`score_task`): with a halo of the neighbours' edges, the river
+   corridor and so each pixel's class (river, pond, bare...), then the 3 x 3 median
+   filter, the score and its growth into connected bare ground.
 
-So every input pixel is read once (the baseline's B03, B08, B11 and SCL twice), the
-result does not depend on the tiling (tested), and memory per task depends on the tile
-size and the number of dates, not on the scene's area. The client holds the
-intermediate changes (2 bytes x 3 x periods per pixel) of about one row of tiles, and
-only their edges for the rows around it: that grows with the scene's width (about
-12 MB per 10 km of width for two periods at 512-pixel tiles), not with its area. The client writes finished tiles
-into temporary GeoTIFFs, turns each into a COG (rio-cogeo), validates it, writes the
-catalog, and swaps the folder in atomically: a failed run leaves the previous output as
-it was.
+So every input pixel is read once, the result does not depend on the tiling (tested),
+and memory per task depends on the tile size and the number of dates, not on the
+scene's area. A worker keeps the build's files open from tile to tile (opening one costs
+more than reading a tile of it). On a Dask cluster the intermediate results stay on the
+workers (tasks are given the futures) and only the finished scores come back to the
+client. The changes (2 bytes x 3 x periods per pixel) of at most about three rows of
+tiles are held at a time (on the workers, or in this process when run in process): that
+grows with the scene's width (about 6 MB per row of 512-pixel tiles per 10 km of width
+for two periods), not with its area. The client writes finished tiles into temporary
+GeoTIFFs, turns each into a COG (rio-cogeo), validates it, writes the catalog
+(prepared and validated meanwhile), and swaps the folder in atomically: a failed run
+leaves the previous output as it was.
 
 By default the tasks run on a thread pool in this process. With ``scheduler`` (or the
 environment variable ``MINEWATCH_SCHEDULER``), e.g. ``tcp://host:8786``, they run on
@@ -59,6 +65,7 @@ import platform
 import shutil
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
@@ -71,22 +78,21 @@ import rasterio.warp
 from pyproj import Transformer
 from rasterio.windows import Window
 
-from geo.composite import clear_mask, mask_observations, season_matched
+from geo.composite import clear_mask
 from geo.crs import WEB_CRS
 from geo.errors import InputError, MinewatchError
 from geo.periods import Period, parse_period
 from geo.spectral import (
-    STACK_BANDS,
-    UNSEEN,
-    Changes,
+    CORRIDOR_WATER,
+    Evidence,
     ScoreParameters,
-    baseline_reference,
+    add_open_water,
+    baseline_of,
+    changes_of_evidence,
     filter_changes,
     grow_into_workings,
-    observation_indices,
-    open_water,
-    period_state,
-    pixel_changes,
+    observe,
+    period_evidence,
     river_corridor,
     score_of_changes,
 )
@@ -101,6 +107,7 @@ from layers.sentinel2 import (
     Scene,
     SceneQuery,
     find_scenes,
+    keep_files_open,
     output_grid,
     parse_band_order,
     parse_bbox,
@@ -147,11 +154,18 @@ class TileJob:
     buffer_px: int
     corridor_px: int
     grow_px: int = 0
+    session: str = ""  # the build's id: a worker thread keeps this build's input files open between tiles
 
     @property
     def score_halo_px(self) -> int:
-        """Pixels of changes around the tile that step 3 needs: the filter's, then the growth's."""
+        """Pixels of classified changes around the tile that the scores need: the filter's, then the growth's."""
         return self.params.filter_px + self.grow_px
+
+    @property
+    def halo_px(self) -> int:
+        """Pixels of evidence around the tile that step 3 needs: the score's halo, classified with a corridor
+        that reaches ``corridor_px`` further."""
+        return self.score_halo_px + self.corridor_px
 
     @property
     def window(self) -> Window:
@@ -165,86 +179,126 @@ def tile_window(grid: Grid, tile_px: int, row: int, col: int) -> Window:
     return Window(left, top, min(tile_px, grid.width - left), min(tile_px, grid.height - top))
 
 
-def baseline_water_task(job: TileJob) -> np.ndarray:
-    """Step 1: the baseline's open water in the tile, as ``numpy.packbits`` of a boolean mask.
+def changes_task(job: TileJob) -> np.ndarray:
+    """Step 1: each period's vegetation loss, bare-soil gain and class evidence in the tile.
 
-    Water is :func:`geo.spectral.open_water` (MNDWI or NDWI above ``params.water_index``)
-    on any clear baseline date.
-    """
-    window = job.window
-    water = np.zeros((window.height, window.width), dtype=bool)
-    with _task_env():
-        for scene in job.baseline:
-            clear = _clear(scene, job)
-            if not clear.any():
-                continue
-            green, nir, swir1 = (read_reflectance(scene.band(b), job.grid, window) for b in ("B03", "B08", "B11"))
-            water |= clear & open_water(green, nir, swir1, job.params.water_index)
-    return np.packbits(water)
-
-
-def changes_task(job: TileJob, water_around: list[list[np.ndarray | None]]) -> np.ndarray:
-    """Step 2: each period's vegetation loss, bare-soil gain and pixel class in the tile.
-
-    Parameters
-    ----------
-    job:
-        The tile.
-    water_around:
-        3 x 3 packed water masks (:func:`baseline_water_task`) of this tile and its
-        neighbours, row by row; None beyond the grid's edges.
+    Every band of the baseline and of each period is read for exactly the tile (plus a
+    few pixels of SCL around it for the cloud buffer): each date's bands become its NDVI,
+    BSI and water flag in one compiled pass (:func:`geo.spectral.observe`), and each
+    period's composites, season pairing and changes one more
+    (:func:`geo.spectral.period_evidence`). The river corridor reaches beyond the tile,
+    so the classes are decided in step 3; this tile's baseline water, from which the
+    corridor grows, is the :data:`~geo.spectral.CORRIDOR_WATER` bit.
 
     Returns
     -------
     numpy.ndarray
-        ``(period, 3, row, column)`` float16: loss, gain and class
-        (:class:`geo.spectral.Changes`). Half precision (about 0.0005 at 1) halves what
-        travels to the client and what it holds; the score's ramps are 0.1 wide.
+        ``(period, 3, row, column)`` float16: loss, gain and the
+        :class:`geo.spectral.Evidence` flags. Half precision (about 0.0005 at 1) halves
+        what travels between tasks; the score's ramps are 0.1 wide, and flags up to 255
+        are exact.
     """
     params = job.params
     window = job.window
     out = np.full((len(job.periods), 3, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
-    with _task_env():
-        base_stack, base_days = _stack(job.baseline, job)
-        base_indices = observation_indices(base_stack)
-        base = baseline_reference(base_stack, params, base_indices)
-        del base_stack
-        water = _assemble(job, _unpack_around(job, water_around), job.corridor_px, fill=False)
-        corridor = _crop(river_corridor(water, job.corridor_px), job.corridor_px)
+    with _task_env(job):
+        corridor_water = np.zeros((window.height, window.width), dtype=bool)
+        base_observed, base_water, base_days = _observations(job.baseline, job, corridor_water)
+        baseline = baseline_of(base_observed, base_water)
+        del base_water
         for i, (_label, scenes) in enumerate(job.periods):
-            stack, days = _stack(scenes, job)
-            indices = observation_indices(stack)
-            paired, partners = season_matched(indices, days, base_indices, base_days, params.season_window_days)
-            state = period_state(stack, paired, partners, params, indices)
-            changes = pixel_changes(state, base, corridor, params)
-            out[i] = np.stack([changes.loss, changes.gain, changes.kind])
+            observed, water_dates, days = _observations(scenes, job)
+            evidence = period_evidence(observed, water_dates, days, base_observed, base_days, baseline, params)
+            out[i, 0], out[i, 1] = evidence.loss, evidence.gain
+            out[i, 2] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
     return out
 
 
-def score_task(job: TileJob, changes_with_halo: np.ndarray) -> np.ndarray:
-    """Step 3: the scores of every period in the tile, ``(period, row, column)`` float32.
+def edges_task(job: TileJob, changes: np.ndarray):
+    """Step 2: what the neighbouring tiles need of a tile's changes: its edges, :attr:`TileJob.halo_px` wide.
 
-    ``changes_with_halo`` is :func:`changes_task`'s output for the tile grown by
-    :attr:`TileJob.score_halo_px` pixels taken from the neighbouring tiles (NaN beyond
-    the grid), so that the median filter and the growth into workings are the same as
-    on one whole raster.
+    Returns an :class:`_Edges` (or the whole array when the tile is too small to have
+    four separate edges). On a Dask cluster it runs where the changes are, so only these
+    strips travel to the workers that score the neighbours.
+    """
+    halo = job.halo_px
+    return _Edges(changes, halo) if min(changes.shape[-2:]) > 2 * halo else changes
+
+
+def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
+    """Step 3: the scores of every period in the tile, ``(period, row, column)`` float32, :data:`NODATA` where unseen.
+
+    ``changes_around`` holds, row by row, the 3 x 3 tiles around this one: this tile's
+    :func:`changes_task` output in the middle, its neighbours' :func:`edges_task`
+    outputs around it (None beyond the grid). The tile's evidence is grown by
+    :attr:`TileJob.halo_px` pixels of theirs (unseen beyond the grid); the river corridor
+    grows from their baseline water, the pixels are classified
+    (:func:`geo.spectral.changes_of_evidence`), and the median filter and the growth into
+    workings run on the tile and :attr:`TileJob.score_halo_px` around it: the same as on
+    one whole raster.
     """
     params = job.params
+    halo, inner = job.halo_px, job.corridor_px
+    grown = _assemble(job, changes_around, halo, fill=np.nan)
+    if not len(grown):
+        return np.zeros((0, job.window.height, job.window.width), np.float32)
+    flags = np.nan_to_num(grown[:, 2], nan=0).astype(np.uint8)  # beyond the grid: no bit, so unseen
+    corridor = _crop(river_corridor((flags[0] & CORRIDOR_WATER) > 0, job.corridor_px), inner)
     scores = []
-    for loss, gain, kind in changes_with_halo.astype(np.float32):
-        changes = Changes(loss, gain, np.nan_to_num(kind, nan=UNSEEN).astype(np.uint8))
+    for period in range(len(grown)):
+        evidence = Evidence(
+            _crop(grown[period, 0], inner).astype(np.float32),
+            _crop(grown[period, 1], inner).astype(np.float32),
+            _crop(flags[period], inner),
+        )
+        changes = changes_of_evidence(evidence, corridor)
         score = score_of_changes(filter_changes(changes, params.filter_px), params)
-        score = grow_into_workings(score, changes.kind, job.grow_px, params)
-        scores.append(_crop(score, job.score_halo_px))
-    return np.stack(scores) if scores else np.zeros((0, job.window.height, job.window.width), np.float32)
+        score = _crop(grow_into_workings(score, changes.kind, job.grow_px, params), job.score_halo_px)
+        scores.append(np.where(np.isnan(score), np.float32(NODATA), score))
+    return np.stack(scores)
 
 
 @contextmanager
-def _task_env() -> Iterator[None]:
-    """A small GDAL block cache unless the worker's environment sets one: each tile is read once."""
-    cache = nullcontext() if "GDAL_CACHEMAX" in os.environ else rasterio.Env(GDAL_CACHEMAX=TASK_GDAL_CACHE_MB << 20)
-    with cache:
+def _task_env(job: TileJob) -> Iterator[None]:
+    """GDAL settings for a task, unless the worker's environment sets them, and the build's files kept open.
+
+    A small block cache (a tile's blocks are read about once; the cache holds those of the
+    files kept open, :func:`layers.sentinel2.keep_files_open`, for the neighbouring
+    tiles' halos) and one GDAL thread: the workers, not GDAL, use the cores, so that
+    ``n`` single-threaded workers on ``n`` cores do not oversubscribe them.
+    """
+    _tile_arrays_from_the_heap()
+    settings = {}
+    if "GDAL_CACHEMAX" not in os.environ:
+        settings["GDAL_CACHEMAX"] = TASK_GDAL_CACHE_MB << 20
+    if "GDAL_NUM_THREADS" not in os.environ:
+        settings["GDAL_NUM_THREADS"] = 1
+    with rasterio.Env(**settings) if settings else nullcontext(), keep_files_open(job.session):
         yield
+
+
+_HEAP_TUNED = []
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+TILE_HEAP_BYTES = 32 << 20  # glibc's largest mmap threshold on 64-bit systems
+
+
+def _tile_arrays_from_the_heap() -> None:
+    """On a Dask worker, let glibc serve tile-sized arrays from its heap (once per process).
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also fixes
+    glibc's mmap threshold at 128 kB: every array of a tile (a band is 1 MB) is then
+    mapped fresh from the system and page-faulted in on first use, and unmapped when
+    freed. That made the tasks about 25 % slower on workers than the same code in a
+    plain process. With the threshold at 32 MB those arrays come from the heap and are
+    reused; freed memory at the heap's top is still returned to the system at Dask's
+    trim threshold. A worker started with ``MALLOC_MMAP_THRESHOLD_`` set is left alone.
+    """
+    if _HEAP_TUNED:
+        return
+    _HEAP_TUNED.append(True)
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        with suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, TILE_HEAP_BYTES)
 
 
 def _clear(scene: Scene, job: TileJob) -> np.ndarray:
@@ -259,44 +313,35 @@ def _clear(scene: Scene, job: TileJob) -> np.ndarray:
     return clear[pad : pad + height, pad : pad + width]
 
 
-def _stack(scenes: tuple[Scene, ...], job: TileJob) -> tuple[np.ndarray, np.ndarray]:
-    """Masked reflectances of ``scenes`` in the tile, ``(date, band, row, column)``, and each date's day of year.
+def _observations(
+    scenes: tuple[Scene, ...], job: TileJob, corridor_water: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NDVI and BSI of each date's usable observations in the tile, its open water, and each date's day of year.
 
+    ``(date, 2, row, column)`` float32 (NaN where unusable, :func:`geo.spectral.observe`),
+    ``(date, row, column)`` bool, and ``(date,)`` int. Each date's bands are read and
+    reduced to its two indices at once, so no stack of every date's five bands is held.
     Dates with no clear pixel in the tile (cloudy, or outside the scene) are left out.
+    ``corridor_water``, if given, gains the pixels that are open water on a clear date
+    (:func:`geo.spectral.add_open_water`: B03, B08 and B11 with a value suffice).
     """
     window = job.window
-    layers, days = [], []
+    observed = np.empty((len(scenes), 2, window.height, window.width), dtype=np.float32)
+    water = np.empty((len(scenes), window.height, window.width), dtype=bool)
+    bands = np.empty((len(REFLECTANCE_BANDS), window.height, window.width), dtype=np.float32)  # reused
+    days = []
     for scene in scenes:
         clear = _clear(scene, job)
         if not clear.any():
             continue  # nothing to read
-        bands = np.stack([read_reflectance(scene.band(b), job.grid, window) for b in REFLECTANCE_BANDS])
-        layers.append(mask_observations(bands, clear))
+        for band, buffer in zip(REFLECTANCE_BANDS, bands, strict=True):
+            read_reflectance(scene.band(band), job.grid, window, out=buffer)
+        n = len(days)
+        observe(bands, clear, job.params.water_index, observed[n], water[n])
+        if corridor_water is not None:
+            add_open_water(corridor_water, bands[1], bands[3], bands[4], clear, job.params.water_index)
         days.append(scene.date.timetuple().tm_yday)
-    if not layers:
-        empty = np.full((0, len(STACK_BANDS), window.height, window.width), np.nan, dtype=np.float32)
-        return empty, np.zeros(0, dtype=int)
-    return np.stack(layers), np.array(days)
-
-
-def _neighbour(job: TileJob, di: int, dj: int) -> Window | None:
-    rows, cols = math.ceil(job.grid.height / job.tile_px), math.ceil(job.grid.width / job.tile_px)
-    row, col = job.row + di, job.col + dj
-    if not (0 <= row < rows and 0 <= col < cols):
-        return None
-    return tile_window(job.grid, job.tile_px, row, col)
-
-
-def _unpack_around(job: TileJob, packed: list[list[np.ndarray | None]]) -> list[list[np.ndarray | None]]:
-    """The 3 x 3 packed water masks as boolean arrays of their tiles' shapes."""
-    unpacked = [[None] * 3 for _ in range(3)]
-    for i, di in enumerate((-1, 0, 1)):
-        for j, dj in enumerate((-1, 0, 1)):
-            window = _neighbour(job, di, dj)
-            if packed[i][j] is not None and window is not None:
-                size = window.height * window.width
-                unpacked[i][j] = np.unpackbits(packed[i][j], count=size).reshape(window.height, window.width) > 0
-    return unpacked
+    return observed[: len(days)], water[: len(days)], np.array(days, dtype=int)
 
 
 def _assemble(job: TileJob, around: list[list[np.ndarray | None]], halo: int, fill) -> np.ndarray:
@@ -384,17 +429,30 @@ class _Runner:
 
     @property
     def slots(self) -> int:
-        """How many tasks may be in flight: twice the threads that run them."""
-        if self.client is None:
-            return 2 * (os.cpu_count() or 1)
-        return 2 * (sum(self.client.nthreads().values()) or 1)
+        """How many tasks may be in flight: twice the threads that run them, and the small edge tasks."""
+        threads = (os.cpu_count() or 1) if self.client is None else (sum(self.client.nthreads().values()) or 1)
+        return 2 * threads + 2
 
-    def submit(self, function, *args):
-        """Start ``function(*args)``; returns a future."""
+    def submit(self, function, *args, priority: int = 0):
+        """Start ``function(*args)``; returns a future. ``args`` may hold :meth:`handle` s of finished futures.
+
+        On a cluster, queued tasks of higher ``priority`` run first.
+        """
         if self.client is None:
             return self.pool.submit(function, *args)
-        future = self.client.submit(function, *args, pure=False)
+        future = self.client.submit(function, *args, pure=False, priority=priority)
         self.finished.add(future)
+        return future
+
+    def handle(self, future):
+        """A finished future's result as an argument of later tasks (raises its error).
+
+        In this process, the result itself. On a cluster, the future: its data stays on
+        the worker that made it, and tasks taking it run there or fetch it from there,
+        never through this process.
+        """
+        if self.client is None or future.status == "error":
+            return future.result()
         return future
 
     def wait_any(self, futures) -> list:
@@ -419,61 +477,75 @@ class _Runner:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+CHANGES, EDGES, SCORES = range(3)
+CHANGES_AHEAD_ROWS = 2
+# Queued on a cluster: the tiny edge tasks first (they free score tasks), then the long changes tasks,
+# which make the critical path, then the short score tasks, which fill the gaps and the end.
+PRIORITY = {EDGES: 2, CHANGES: 1, SCORES: 0}
+
+
 def run_tiles(
     jobs: dict[tuple[int, int], TileJob],
     runner: _Runner,
     on_scores: Callable[[TileJob, np.ndarray], None],
     progress: Progress | None = None,
 ) -> None:
-    """Run the three steps of every tile, keeping few tiles in flight; ``on_scores`` gets each finished tile.
+    """Run the steps of every tile, keeping few tiles in flight; ``on_scores`` gets each finished tile.
 
-    Steps: water (:func:`baseline_water_task`), changes (:func:`changes_task`, needs the
-    water of the 3 x 3 tiles around), scores (:func:`score_task`, needs a one-pixel halo
-    of the changes around). Tiles go in row order; each step runs at most one tile row
-    ahead of the next step, and a step's results are dropped as soon as no tile still
-    needs them, so the client holds about three rows of small intermediate results.
+    Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
+    scores (:func:`score_task`, needs the tile's changes and its neighbours' edges). Tiles
+    go in row order; changes run at most two tile rows ahead of the scores (a row's scores
+    need the next row's changes; the row after keeps the workers busy meanwhile), and a step's
+    results are dropped as soon as no tile still needs them. On a cluster the
+    intermediate results stay on the workers (tasks get the futures), so this process
+    receives only the finished scores; in this process they are held for about three
+    rows of tiles.
     """
     order = sorted(jobs)
     total = len(order)
-    results: list[dict[tuple[int, int], np.ndarray]] = [{}, {}]
-    cursor = [0, 0, 0]
+    results: list[dict] = [{}, {}]  # changes and edges of finished tiles: runner handles
+    cursor = {CHANGES: 0, SCORES: 0}
     pending: dict = {}
     finished = 0
+    slots = runner.slots  # asks the scheduler: once
 
     def row_at(stage: int) -> float:
         return order[cursor[stage]][0] if cursor[stage] < total else math.inf
 
+    def ready(stage: int, key: tuple[int, int]) -> bool:
+        if stage == CHANGES:
+            return key[0] <= row_at(SCORES) + CHANGES_AHEAD_ROWS
+        return key in results[CHANGES] and _neighbours_ready(key, jobs, results[EDGES])
+
     try:
         while finished < total:
-            for stage in (2, 1, 0):
-                while len(pending) < runner.slots and cursor[stage] < total:
+            for stage in (SCORES, CHANGES):
+                while len(pending) < slots and cursor[stage] < total:
                     key = order[cursor[stage]]
-                    if stage < 2 and key[0] > row_at(stage + 1) + 1:
-                        break
-                    if stage > 0 and not _neighbours_ready(key, jobs, results[stage - 1]):
+                    if not ready(stage, key):
                         break
                     pending[_submit(runner, stage, jobs[key], results)] = (stage, key)
                     cursor[stage] += 1
-                    if stage == 2:  # its neighbours need only its edges from now on
-                        halo = jobs[key].score_halo_px
-                        if min(results[1][key].shape[-2:]) > 2 * halo:
-                            results[1][key] = _Edges(results[1][key], halo)
+                    if stage == SCORES:  # its score task holds the changes now
+                        del results[CHANGES][key]
             for future in runner.wait_any(list(pending)):
                 stage, key = pending.pop(future)
-                result = future.result()
-                if stage < 2:
-                    results[stage][key] = result
+                if stage == SCORES:
+                    on_scores(jobs[key], future.result())
+                    finished += 1
+                    if finished % TRIM_EVERY_TILES == 0:
+                        _release_freed_memory()
+                    if progress is not None:
+                        progress("scoring tiles", finished, total)
                     continue
-                on_scores(jobs[key], result)
-                finished += 1
-                if finished % TRIM_EVERY_TILES == 0:
-                    _release_freed_memory()
-                if progress is not None:
-                    progress("scoring tiles", finished, total)
-            for stage in (0, 1):
-                needed_from = row_at(stage + 1) - 1
-                for old in [k for k in results[stage] if k[0] < needed_from]:
-                    del results[stage][old]
+                results[stage][key] = runner.handle(future)
+                if stage == CHANGES:
+                    job = _without_scenes(jobs[key])
+                    edges = runner.submit(edges_task, job, results[CHANGES][key], priority=PRIORITY[EDGES])
+                    pending[edges] = (EDGES, key)
+            needed_from = row_at(SCORES) - 1
+            for old in [k for k in results[EDGES] if k[0] < needed_from]:
+                del results[EDGES][old]
     finally:
         runner.cancel(list(pending))
 
@@ -490,12 +562,16 @@ def _release_freed_memory() -> None:
 
 
 def _submit(runner: _Runner, stage: int, job: TileJob, results: list[dict]):
-    if stage == 0:
-        return runner.submit(baseline_water_task, job)
-    around = [[results[stage - 1].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
-    if stage == 1:
-        return runner.submit(changes_task, job, around)
-    return runner.submit(score_task, job, _assemble(job, around, job.score_halo_px, fill=np.nan))
+    if stage == CHANGES:
+        return runner.submit(changes_task, job, priority=PRIORITY[CHANGES])
+    around = [[results[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
+    around[1][1] = results[CHANGES][(job.row, job.col)]
+    return runner.submit(score_task, _without_scenes(job), around, priority=PRIORITY[SCORES])
+
+
+def _without_scenes(job: TileJob) -> TileJob:
+    """The job without its scenes, for the steps that read no file: a job's scenes are most of its pickled size."""
+    return dataclasses.replace(job, baseline=(), periods=tuple((label, ()) for label, _ in job.periods))
 
 
 def _neighbours_ready(key: tuple[int, int], jobs: dict, done: dict) -> bool:
@@ -581,12 +657,15 @@ def make_jobs(
     plan: BuildPlan, params: ScoreParameters, tile_px: int = DEFAULT_TILE_PX
 ) -> dict[tuple[int, int], TileJob]:
     """One job per tile of the plan's grid, each with only the scenes whose footprint touches it."""
+    session = uuid.uuid4().hex
     grid = plan.grid
     pixel_m = abs(grid.transform.a)
     corridor_px = params.pixels(params.corridor_m, pixel_m)
     grow_px = params.pixels(params.grow_m, pixel_m)
-    if max(corridor_px, grow_px + params.filter_px) > tile_px:
-        raise InputError(f"{_LAYER}: corridor_m or grow_m is wider than a tile ({tile_px} pixels); use larger tiles")
+    if corridor_px + grow_px + params.filter_px > tile_px:
+        raise InputError(
+            f"{_LAYER}: corridor_m and grow_m together are wider than a tile ({tile_px} pixels); use larger tiles"
+        )
     footprints = {
         s.scene_id: _footprint(s, grid) for s in plan.baseline_scenes + tuple(x for _, g in plan.periods for x in g)
     }
@@ -609,6 +688,7 @@ def make_jobs(
                 buffer_px=params.pixels(params.cloud_buffer_m, pixel_m),
                 corridor_px=corridor_px,
                 grow_px=grow_px,
+                session=session,
             )
     return jobs
 
@@ -716,13 +796,16 @@ def build_activity(
         finally:
             runner.close()
         _release_freed_memory()
-        outputs = []
-        for period, _ in plan.periods:  # one at a time: each already compresses on every core
-            say(f"writing {period.label}.tif (Cloud-Optimized GeoTIFF)")
-            outputs.append(_write_cog(work / f"{period.label}.tif", staging / f"{period.label}.tif", plan, period))
-        shutil.rmtree(work)
         source = _scene_source(scenes_path, query) if remote else None
-        _write_catalog(staging, plan, params, tile_px, time.monotonic() - started, source)
+        with concurrent.futures.ThreadPoolExecutor(1) as background:  # the catalog is validated meanwhile
+            catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
+            outputs = []
+            for period, _ in plan.periods:  # one at a time: each compresses on every core, in bounded memory
+                say(f"writing {period.label}.tif (Cloud-Optimized GeoTIFF)")
+                target = staging / f"{period.label}.tif"
+                outputs.append(_write_cog(work / f"{period.label}.tif", target, plan, period))
+            shutil.rmtree(work)
+            _save_catalog(catalog.result(), time.monotonic() - started)
     out = Path(out_dir).expanduser().absolute()
     return [out / path.name for path in outputs]
 
@@ -755,9 +838,9 @@ class _TileWriters:
         return self
 
     def write(self, job: TileJob, scores: np.ndarray) -> None:
-        """Write one tile's scores (NaN becomes the nodata value)."""
+        """Write one tile's scores (:func:`score_task`: already :data:`NODATA` where never seen clear)."""
         for dataset, layer in zip(self.datasets, scores, strict=True):
-            dataset.write(np.where(np.isnan(layer), np.float32(NODATA), layer), 1, window=job.window)
+            dataset.write(layer, 1, window=job.window)
 
     def __exit__(self, *exc) -> None:
         for dataset in self.datasets:
@@ -826,10 +909,21 @@ def _scene_source(url, query: SceneQuery) -> dict:
     }
 
 
-def _write_catalog(
-    folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: int, seconds: float, source: dict | None = None
-) -> None:
-    """A self-contained STAC catalog of the period COGs with their provenance, validated with pystac."""
+def _save_catalog(catalog, seconds: float) -> None:
+    """Write a :func:`_catalog` with the build's duration in each item."""
+    import pystac
+
+    for item in catalog.get_items():
+        item.properties["minewatch:build_seconds"] = round(seconds, 1)
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+
+
+def _catalog(folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: int, source: dict | None = None):
+    """The STAC catalog of the period COGs in ``folder`` with their provenance, validated, not yet written.
+
+    It depends on the plan only, not on the COGs' contents: the build prepares it while
+    the COGs are written.
+    """
     import pystac
 
     catalog = pystac.Catalog(
@@ -858,7 +952,7 @@ def _write_catalog(
                 "minewatch:method": METHOD,
                 "minewatch:parameters": {**params.to_dict(), "tile_px": tile_px},
                 "minewatch:software": software,
-                "minewatch:build_seconds": round(seconds, 1),
+                "minewatch:build_seconds": 0.0,  # set by _save_catalog
                 "proj:code": _crs_code(plan.grid),
                 **({"minewatch:scene_search": source} if source else {}),
             },
@@ -876,7 +970,7 @@ def _write_catalog(
     catalog.normalize_hrefs(folder.as_posix() + "/")  # the slash: ".out.tmp-x" would pass for a file name
     catalog.make_all_asset_hrefs_relative()
     _validate_stac(catalog)
-    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return catalog
 
 
 def _validate_stac(catalog) -> None:

@@ -77,13 +77,16 @@ import functools
 import json
 import math
 import re
+import sys
+import threading
 import warnings
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import rasterio
 import rasterio.warp
@@ -115,6 +118,7 @@ BAND_DRIVERS: dict[str, str] = {".jp2": "JP2OpenJPEG", ".j2k": "JP2OpenJPEG"}  #
 DEFAULT_COLLECTION = "sentinel-2-l2a"
 DEFAULT_MAX_ITEMS = 500
 REMOTE_DESCRIBE_THREADS = 8  # remote files described at once (each is a few small requests)
+KEPT_OPEN_FILES = 256  # local band files a thread keeps open within a read session (keep_files_open)
 REFLECTANCE_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11")  # the order of geo.spectral.STACK_BANDS
 REQUIRED_BANDS: tuple[str, ...] = (*REFLECTANCE_BANDS, "SCL")
 ALIASES: dict[str, str] = {
@@ -372,7 +376,7 @@ def output_grid(scenes: list[Scene], bbox: tuple[float, float, float, float] | N
     return Grid(crs, Affine(pixel_m, 0.0, left, 0.0, -pixel_m, top), int(width), int(height))
 
 
-def read_reflectance(band: BandFile, grid: Grid, window: Window) -> np.ndarray:
+def read_reflectance(band: BandFile, grid: Grid, window: Window, out: np.ndarray | None = None) -> np.ndarray:
     """Surface reflectance of one band in ``window`` of ``grid``: float32, NaN where no data.
 
     Parameters
@@ -383,19 +387,42 @@ def read_reflectance(band: BandFile, grid: Grid, window: Window) -> np.ndarray:
         The output grid (CRS and pixel size in metres).
     window:
         Rows and columns of ``grid`` to return; parts outside the file are NaN.
+    out:
+        A float32 array of the window's shape to fill and return (a tile's buffers are
+        reused from date to date), else a new one.
     """
-    values, valid = _read_on_grid(band, grid, window)
-    reflectance = values.astype(np.float32)
+    data, rows, cols, valid = _read_on_grid(band, grid, window)
+    if out is None:
+        out = np.empty((rows.size, cols.size), dtype=np.float32)
+    if valid is None:  # aligned grids: one compiled pass checks and scales the file's pixels, then repeats them
+        identity = data.shape == (rows.size, cols.size) and rows.size > 0 and cols.size > 0
+        identity = identity and rows[0] == cols[0] == 0 and rows[-1] == rows.size - 1 and cols[-1] == cols.size - 1
+        native = out if identity else _scratch("native", data.shape, np.float32)
+        _reflectance(data, *_nodata_rule(band, data.dtype), band.scale, band.offset, native)
+        if not identity:
+            _repeat(native, rows, cols, np.float32(np.nan), out)
+        return out
+    reflectance = data.astype(np.float32)
     reflectance *= np.float32(band.scale)
     reflectance += np.float32(band.offset)
-    reflectance[~valid] = np.nan
-    return reflectance
+    reflectance[~(valid & _has_data(data, band))] = np.nan
+    out[...] = reflectance
+    return out
 
 
-def read_scl(band: BandFile, grid: Grid, window: Window) -> np.ndarray:
-    """Scene classification classes in ``window`` of ``grid`` (uint8; 0 "no data" outside the file)."""
-    values, valid = _read_on_grid(band, grid, window)
-    return np.where(valid, values, 0).astype(np.uint8)
+def read_scl(band: BandFile, grid: Grid, window: Window, out: np.ndarray | None = None) -> np.ndarray:
+    """Scene classification classes in ``window`` of ``grid`` (uint8; 0 "no data" outside the file).
+
+    ``out``: a uint8 array of the window's shape to fill and return, else a new one.
+    """
+    data, rows, cols, valid = _read_on_grid(band, grid, window)
+    if out is None:
+        out = np.empty((rows.size, cols.size), dtype=np.uint8)
+    if valid is None:
+        _classes(data, rows, cols, *_nodata_rule(band, data.dtype), out)
+        return out
+    out[...] = np.where(valid & _has_data(data, band), data, 0).astype(np.uint8)
+    return out
 
 
 def open_band(band: BandFile, chunks: int | tuple | dict = 1024):
@@ -424,6 +451,84 @@ def open_band_file(path: str, remote: bool = False) -> Iterator[rasterio.io.Data
         yield dataset
 
 
+_KEPT = threading.local()
+
+
+@contextmanager
+def keep_files_open(session: str) -> Iterator[None]:
+    """Within this block, this thread's reads of local band files reuse the files it opened in ``session``.
+
+    A tiled build reads the same files for tile after tile; opening one costs more than
+    reading a 512-pixel window of it (rasterio parses the CRS on every open, about
+    0.5 ms), and a file kept open also keeps its decoded blocks in GDAL's block cache
+    for the neighbouring tile's halo. Handles never leave the thread that opened them
+    (GDAL handles are not thread-safe), at most :data:`KEPT_OPEN_FILES` stay open per
+    thread (least recently used closed first), and the first block of another
+    ``session`` closes them all: a session is one build, during which its inputs must
+    not change. Remote files are always opened afresh, inside their network allowance.
+    Outside such a block, or with an empty ``session``, every read opens and closes its file.
+    """
+    state = _KEPT.__dict__
+    if not session:
+        yield
+        return
+    if state.get("session") != session:
+        close_kept_files()
+        state["session"], state["datasets"] = session, OrderedDict()
+    state["active"] = True
+    try:
+        yield
+    finally:
+        state["active"] = False
+
+
+def close_kept_files() -> None:
+    """Close the band files this thread keeps open (:func:`keep_files_open`)."""
+    state = _KEPT.__dict__
+    for dataset in state.pop("datasets", {}).values():
+        dataset.close()
+    state.pop("session", None)
+    state.pop("scratch", None)
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A reusable array of ``shape`` for intermediate values within :func:`keep_files_open`, else a new one.
+
+    Each thread keeps one buffer per name, grown as needed: a tile's reads then allocate
+    nothing. That matters on Dask workers, which run with ``MALLOC_TRIM_THRESHOLD_``
+    set, so that glibc hands every array of more than 128 kB back to the system when it
+    is freed and page-faults it in afresh on the next allocation. Never returned to a caller.
+    """
+    state = _KEPT.__dict__
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    if not state.get("active"):
+        return np.empty(shape, dtype=dtype)
+    pool = state.setdefault("scratch", {})
+    buffer = pool.get(name)
+    if buffer is None or buffer.size < size:
+        buffer = pool[name] = np.empty(max(size, 1), dtype=np.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+@contextmanager
+def _open_for_reading(band: BandFile) -> Iterator[rasterio.io.DatasetReader]:
+    """The band's file, open: this thread's kept handle within :func:`keep_files_open`, else opened for this read."""
+    state = _KEPT.__dict__
+    if band.remote or not state.get("active"):
+        with open_band_file(band.path, band.remote) as dataset:
+            yield dataset
+        return
+    datasets = state["datasets"]
+    dataset = datasets.get(band.path)
+    if dataset is None:
+        dataset = datasets[band.path] = rasterio.open(band.path, driver=band_driver(band.path))
+        if len(datasets) > KEPT_OPEN_FILES:
+            datasets.popitem(last=False)[1].close()
+    else:
+        datasets.move_to_end(band.path)
+    yield dataset
+
+
 def band_driver(path: str) -> str:
     """The only GDAL driver allowed for a band file: JPEG 2000 for ``.jp2``, else GeoTIFF (COGs are GeoTIFFs)."""
     suffix = Path(path.split("?", 1)[0]).suffix.lower()
@@ -435,14 +540,24 @@ def _shown(path: str) -> str:
     return redact_url(path.removeprefix("/vsicurl/")) if path.startswith("/vsicurl/") else path
 
 
-def _read_on_grid(band: BandFile, grid: Grid, window: Window) -> tuple[np.ndarray, np.ndarray]:
-    """Raw values of ``band`` on ``window`` of ``grid`` and where they are data."""
+def _read_on_grid(
+    band: BandFile, grid: Grid, window: Window
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The file's pixels under ``window`` of ``grid``: ``(data, rows, cols, valid)``.
+
+    On a grid aligned with the file's (:func:`_aligned_factor`), ``data`` is the block
+    of file pixels the window covers, and ``rows``/``cols`` give for each row and column
+    of the window its row and column in ``data`` (-1 outside the file); ``valid`` is
+    None. Otherwise the file is warped onto the grid: ``data`` is the window's values,
+    ``rows``/``cols`` count them, and ``valid`` says where the warp found pixels. The
+    nodata rules (:func:`_has_data`) are left to the caller.
+    """
     rows, cols = int(window.height), int(window.width)
     try:
-        with open_band_file(band.path, band.remote) as dataset:
+        with _open_for_reading(band) as dataset:
             factor = _aligned_factor(band, grid)
             if factor is not None:
-                return _read_aligned(dataset, band, grid, window, factor)
+                return (*_read_aligned(dataset, band, grid, window, factor), None)
             with WarpedVRT(
                 dataset,
                 crs=grid.crs.to_wkt(),
@@ -453,8 +568,8 @@ def _read_on_grid(band: BandFile, grid: Grid, window: Window) -> tuple[np.ndarra
                 add_alpha=True,
             ) as vrt:
                 values = vrt.read(band.index, window=window)
-                valid = (vrt.read(vrt.count, window=window) > 0) & _has_data(values, band)
-                return values.reshape(rows, cols), valid.reshape(rows, cols)
+                valid = vrt.read(vrt.count, window=window) > 0
+                return values.reshape(rows, cols), np.arange(rows), np.arange(cols), valid.reshape(rows, cols)
     except rasterio.errors.RasterioError as exc:
         raise InputError(f"{LAYER}: {_shown(band.path)}: cannot be read: {' '.join(str(exc).split())}") from None
 
@@ -473,32 +588,90 @@ def _aligned_factor(band: BandFile, grid: Grid) -> int | None:
     return int(round(factor))
 
 
-def _read_aligned(dataset, band: BandFile, grid: Grid, window: Window, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read the file pixels under ``window`` and repeat each ``factor`` times along both axes."""
+def _read_aligned(
+    dataset, band: BandFile, grid: Grid, window: Window, factor: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The file pixels under ``window`` and, per window row and column, where each is in them (-1: outside).
+
+    A file pixel covers ``factor x factor`` grid pixels (20 m bands on the 10 m grid), so
+    it is repeated that many times along both axes: nearest neighbour, exact on aligned
+    grids.
+    """
     t, g = band.transform, grid.transform
     shift_col, shift_row = round((t.c - g.c) / g.a), round((g.f - t.f) / g.a)
-    grid_rows = np.arange(int(window.row_off), int(window.row_off + window.height))
-    grid_cols = np.arange(int(window.col_off), int(window.col_off + window.width))
-    file_rows = np.floor_divide(grid_rows - shift_row, factor)
-    file_cols = np.floor_divide(grid_cols - shift_col, factor)
+    file_rows = np.floor_divide(np.arange(int(window.row_off), int(window.row_off + window.height)) - shift_row, factor)
+    file_cols = np.floor_divide(np.arange(int(window.col_off), int(window.col_off + window.width)) - shift_col, factor)
     row_in = (file_rows >= 0) & (file_rows < band.height)
     col_in = (file_cols >= 0) & (file_cols < band.width)
-    values = np.zeros((grid_rows.size, grid_cols.size), dtype=dataset.dtypes[band.index - 1])
-    valid = np.zeros(values.shape, dtype=bool)
     if not row_in.any() or not col_in.any():
-        return values, valid
+        empty = np.zeros((1, 1), dtype=dataset.dtypes[band.index - 1])
+        return empty, np.full(file_rows.size, -1, dtype=np.int64), np.full(file_cols.size, -1, dtype=np.int64)
     r0, r1 = int(file_rows[row_in].min()), int(file_rows[row_in].max()) + 1
     c0, c1 = int(file_cols[col_in].min()), int(file_cols[col_in].max()) + 1
-    data = dataset.read(band.index, window=Window(c0, r0, c1 - c0, r1 - r0))
-    if factor == 1 and row_in.all() and col_in.all():
-        return data, _has_data(data, band)  # the window lies inside the file: no copy
-    if factor > 1:
-        data = data[np.ix_(file_rows[row_in] - r0, file_cols[col_in] - c0)]
-    rows_at, cols_at = np.flatnonzero(row_in), np.flatnonzero(col_in)
-    block = (slice(rows_at[0], rows_at[-1] + 1), slice(cols_at[0], cols_at[-1] + 1))
-    values[block] = data
-    valid[block] = _has_data(data, band)
-    return values, valid
+    dtype = dataset.dtypes[band.index - 1]
+    data = dataset.read(
+        band.index, window=Window(c0, r0, c1 - c0, r1 - r0), out=_scratch("raw", (r1 - r0, c1 - c0), dtype)
+    )
+    rows = np.where(row_in, file_rows - r0, -1).astype(np.int64)
+    cols = np.where(col_in, file_cols - c0, -1).astype(np.int64)
+    return data, rows, cols
+
+
+def _nodata_rule(band: BandFile, dtype: np.dtype) -> tuple[object, bool, bool, bool]:
+    """:func:`_has_data`'s rule as kernel arguments: ``(nodata, check_nodata, zero_is_nodata, check_finite)``.
+
+    A float file's nodata value is compared in the file's precision, an integer file's
+    as a float64, as numpy compares an array with a Python float.
+    """
+    has_nodata = band.nodata is not None and not math.isnan(band.nodata)
+    value = band.nodata if has_nodata else 0.0
+    nodata = np.dtype(dtype).type(value) if np.issubdtype(dtype, np.floating) else np.float64(value)
+    return nodata, has_nodata, band.integer and not has_nodata, not band.integer
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _reflectance(data, nodata, check_nodata, zero_is_nodata, check_finite, scale, offset, out):  # pragma: no cover
+    """``out`` = ``float32(data) * scale + offset`` in float32, NaN where no data (branch-free: vectorized)."""
+    scale32, offset32, nan = np.float32(scale), np.float32(offset), np.float32(np.nan)
+    height, width = data.shape
+    for r in range(height):
+        for c in range(width):
+            value = data[r, c]
+            missing = (check_finite & ~np.isfinite(value)) | (check_nodata & (value == nodata))
+            missing = missing | (zero_is_nodata & (value == 0))
+            converted = np.float32(value) * scale32 + offset32
+            out[r, c] = nan if missing else converted
+
+
+@numba.njit(cache=True, nogil=True)
+def _repeat(values, rows, cols, fill, out):  # pragma: no cover - compiled
+    """``out[i, j]`` = ``values[rows[i], cols[j]]``, ``fill`` where either is -1 (outside the file)."""
+    for i in range(rows.size):
+        r = rows[i]
+        for j in range(cols.size):
+            c = cols[j]
+            out[i, j] = values[r, c] if r >= 0 and c >= 0 else fill
+
+
+@numba.njit(cache=True, nogil=True)
+def _classes(data, rows, cols, nodata, check_nodata, zero_is_nodata, check_finite, out):  # pragma: no cover
+    """``out[i, j]`` = ``uint8(data[rows[i], cols[j]])``; 0 outside the file or where no data."""
+    for i in range(rows.size):
+        r = rows[i]
+        for j in range(cols.size):
+            c = cols[j]
+            if r < 0 or c < 0:
+                out[i, j] = 0
+                continue
+            value = data[r, c]
+            if (
+                (check_finite and not np.isfinite(value))
+                or (check_nodata and value == nodata)
+                or (zero_is_nodata and value == 0)
+            ):
+                out[i, j] = 0
+            else:
+                out[i, j] = np.uint8(value)
 
 
 def _has_data(values: np.ndarray, band: BandFile) -> np.ndarray:
@@ -672,7 +845,7 @@ def _describe(
     described = BandFile(
         source,
         band,
-        crs.to_wkt(),
+        sys.intern(crs.to_wkt()),  # one string object for all bands in one CRS: pickled once per task
         transform,
         width,
         height,

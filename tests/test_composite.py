@@ -158,3 +158,54 @@ def test_a_cloud_over_a_pit_is_nodata_not_no_activity():
     assert np.isnan(score(_stack_of(None, None)))  # masked by the SCL on both dates
     assert score(_stack_of(PIT, PIT)) >= 0.5  # the same pit, seen, is active
     assert score(_stack_of(None, PIT)) >= 0.5  # seen once is enough
+
+
+def sorted_nan_median(stack: np.ndarray) -> np.ndarray:
+    """The median as it was computed before the compiled kernel: one sort along the dates, NaN last."""
+    values = np.asarray(stack, dtype=np.float32)
+    ordered = np.sort(values, axis=0)
+    count = np.isfinite(values).sum(axis=0)
+    low = np.expand_dims(np.maximum(count - 1, 0) // 2, 0)
+    high = np.expand_dims(count // 2, 0)
+    median = (np.take_along_axis(ordered, low, 0)[0] + np.take_along_axis(ordered, high, 0)[0]) * np.float32(0.5)
+    return np.where(count > 0, median, np.float32(np.nan))
+
+
+@pytest.mark.parametrize("dates", [1, 2, 5, 8, 15])
+def test_nan_median_is_bit_identical_to_the_sorted_median(dates):
+    rng = np.random.default_rng(dates)
+    stack = rng.normal(0.2, 0.3, (dates, 2, 37, 41)).astype(np.float32)
+    stack[rng.random(stack.shape) < 0.3] = NAN
+    stack[:, :, :3] = NAN  # never seen
+    stack[:, :, 5] = np.float32(0.25)  # ties
+    np.testing.assert_array_equal(nan_median(stack), sorted_nan_median(stack))
+
+
+@pytest.mark.parametrize("buffer_px", [0, 1, 2, 4])
+def test_clear_mask_of_uint8_classes_equals_isin_and_a_maximum_filter(buffer_px):
+    from scipy import ndimage
+
+    from geo.composite import CLOUDY_SCL
+
+    rng = np.random.default_rng(buffer_px)
+    scl = rng.choice(np.arange(12, dtype=np.uint8), size=(3, 40, 33), p=[0.02] * 6 + [0.78] + [0.02] * 5)
+    expected = ~np.isin(scl, EXCLUDED_SCL)
+    if buffer_px:
+        cloudy = np.isin(scl, CLOUDY_SCL)
+        expected &= ~ndimage.maximum_filter(cloudy, size=(1, 2 * buffer_px + 1, 2 * buffer_px + 1), mode="constant")
+    np.testing.assert_array_equal(clear_mask(scl, buffer_px=buffer_px), expected)
+    np.testing.assert_array_equal(clear_mask(scl.astype(np.int64), buffer_px=buffer_px), expected)  # isin path
+    np.testing.assert_array_equal(clear_mask(scl[1], buffer_px=buffer_px), expected[1])
+
+
+def test_dilate_square_equals_a_maximum_filter_and_keeps_dates_apart():
+    from scipy import ndimage
+
+    from geo.composite import dilate_square
+
+    rng = np.random.default_rng(7)
+    mask = rng.random((2, 25, 30)) < 0.02
+    for radius in (1, 3, 12, 40):  # 40: wider than the array
+        size = (1, 2 * radius + 1, 2 * radius + 1)
+        expected = ndimage.maximum_filter(mask, size=size, mode="constant", cval=False)
+        np.testing.assert_array_equal(dilate_square(mask, radius), expected)

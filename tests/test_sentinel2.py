@@ -7,6 +7,7 @@ to check; a STAC ItemCollection written with pystac.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -19,8 +20,11 @@ from rasterio.windows import Window
 
 from geo.errors import CRSError, InputError
 from layers.sentinel2 import (
+    BandFile,
     SceneQuery,
+    close_kept_files,
     find_scenes,
+    keep_files_open,
     open_band,
     output_grid,
     parse_band_order,
@@ -389,3 +393,90 @@ def test_a_local_catalog_linking_to_urls_is_refused_without_a_request(tmp_path):
     with pytest.raises(TimeoutError):
         listener.accept()  # nobody connected
     listener.close()
+
+
+def reference_read(values: np.ndarray, band: BandFile, factor: int, shift: tuple[int, int], window: Window):
+    """What the aligned reader must return, pixel by pixel: the file pixel under each grid pixel, its
+    nodata rule (not the nodata value, not NaN; 0 for integers without one), ``DN * scale + offset`` in float32."""
+    out = np.full((window.height, window.width), np.nan, dtype=np.float32)
+    for i in range(window.height):
+        for j in range(window.width):
+            r = (window.row_off + i - shift[0]) // factor
+            c = (window.col_off + j - shift[1]) // factor
+            if not (0 <= r < values.shape[0] and 0 <= c < values.shape[1]):
+                continue
+            value = values[r, c]
+            if band.integer:
+                ok = value != (band.nodata if band.nodata is not None else 0)
+            else:
+                ok = np.isfinite(value) and (band.nodata is None or np.isnan(band.nodata) or value != band.nodata)
+            if ok:
+                out[i, j] = np.float32(value) * np.float32(band.scale) + np.float32(band.offset)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("dtype", "nodata"),
+    [("uint16", None), ("uint16", 65535), ("int16", -1), ("float32", None), ("float32", np.nan), ("float32", 0.1)],
+)
+@pytest.mark.parametrize("factor", [1, 2])
+def test_aligned_reads_equal_a_pixel_by_pixel_reference(tmp_path, dtype, nodata, factor):
+    """Windows inside, across the edge of and beyond a file whose lattice is shifted by (2, 1) grid pixels."""
+    from layers.activity import Grid
+
+    rng = np.random.default_rng(factor)
+    values = rng.integers(0, 6, (7, 9)).astype(dtype)  # zeros included
+    if nodata is not None and not np.isnan(nodata):
+        values[rng.random(values.shape) < 0.2] = nodata
+    if values.dtype.kind == "f":
+        values[1, 1] = np.nan
+        values[2, 2] = np.float32(0.1)  # equal to a float32 nodata of 0.1, not to the float64 0.1
+    shift = (2, 1)
+    origin = (ORIGIN[0] + 10.0 * shift[1], ORIGIN[1] - 10.0 * shift[0])
+    path = write_band(tmp_path / "B04.tif", values, pixel_m=10.0 * factor, origin=origin, nodata=nodata)
+    with rasterio.open(path) as dataset:
+        transform, crs_wkt = dataset.transform, dataset.crs.to_wkt()
+    integer = values.dtype.kind in "iu"
+    band = BandFile(str(path), "B04", crs_wkt, transform, 9, 7, integer, nodata, scale=1e-4, offset=-0.1)
+    grid = Grid(rasterio.crs.CRS.from_string(UTM), from_origin(*ORIGIN, 10.0, 10.0), 30, 30)
+    for window in (Window(1, 2, 5, 4), Window(0, 0, 30, 30), Window(14, 9, 6, 8), Window(25, 25, 5, 5)):
+        got = read_reflectance(band, grid, window)
+        np.testing.assert_array_equal(got, reference_read(values, band, factor, shift, window), err_msg=str(window))
+        if integer:
+            classes = read_scl(band, grid, window)
+            digital_numbers = reference_read(
+                values, dataclasses.replace(band, scale=1.0, offset=0.0), factor, shift, window
+            )
+            np.testing.assert_array_equal(classes, np.nan_to_num(digital_numbers).astype(np.uint8))
+
+
+def test_reads_in_a_session_reuse_open_files_and_another_session_closes_them(tmp_path, monkeypatch):
+    write_scene(tmp_path)
+    (scene,) = find_scenes(tmp_path)
+    grid, window = output_grid([scene]), Window(0, 0, 4, 4)
+    opened = []
+    real_open = rasterio.open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(Path(path).name.split("_")[-2])
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", counting_open)
+    expected = read_reflectance(scene.band("B04"), grid, window)
+    assert opened == ["B04"]  # outside a session: opened for the read
+    with keep_files_open("build-1"):
+        for _ in range(3):
+            np.testing.assert_array_equal(read_reflectance(scene.band("B04"), grid, window), expected)
+        read_scl(scene.band("SCL"), grid, window)
+    with keep_files_open("build-1"):  # a later task of the same build
+        read_reflectance(scene.band("B04"), grid, window)
+    assert opened == ["B04", "B04", "SCL"]
+    with keep_files_open("build-2"):  # another build: its own handles
+        read_reflectance(scene.band("B04"), grid, window)
+    assert opened[-1] == "B04" and len(opened) == 4
+    monkeypatch.setattr("layers.sentinel2.KEPT_OPEN_FILES", 1)
+    with keep_files_open("build-3"):  # at most one file open: the least recently used is closed
+        for name in ("B04", "B03", "B04"):
+            read_reflectance(scene.band(name), grid, window)
+    assert opened[-3:] == ["B04", "B03", "B04"]
+    close_kept_files()

@@ -214,3 +214,108 @@ def test_activity_spreads_into_the_old_floor_of_a_growing_working_but_not_onto_l
     assert grown[0, 9:11].tolist() == [0.0, 0.0]  # not connected through bare ground
     assert np.isnan(grown[0, 0])
     assert grow_into_workings(score, kind, radius_px=2, params=ScoreParameters())[0, 2] == 0.0  # out of reach
+
+
+def shifted_median_filter(values: np.ndarray, radius: int) -> np.ndarray:
+    """The 3 x 3 (or larger) NaN median as it was computed before the kernel: a stack of shifted copies."""
+    from geo.composite import nan_median
+
+    size = 2 * radius + 1
+    padded = np.pad(values, [(0, 0)] * (values.ndim - 2) + [(radius, radius)] * 2, constant_values=np.nan)
+    rows, cols = values.shape[-2:]
+    shifted = np.stack([padded[..., i : i + rows, j : j + cols] for i in range(size) for j in range(size)])
+    return np.where(np.isnan(values), np.float32(np.nan), nan_median(shifted))
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_median_filter_is_bit_identical_to_the_median_of_shifted_copies(radius):
+    rng = np.random.default_rng(radius)
+    values = rng.normal(0.0, 0.2, (2, 31, 29)).astype(np.float32)
+    values[rng.random(values.shape) < 0.15] = np.nan
+    values[0, 10:20, 10:20] = 0.5  # ties inside a blob
+    np.testing.assert_array_equal(nan_median_filter(values, radius), shifted_median_filter(values, radius))
+
+
+@pytest.mark.parametrize("radius", [1, 4, 10])
+def test_river_corridor_equals_a_binary_dilation_by_the_disc(radius):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(radius)
+    water = rng.random((60, 50)) < 0.003
+    water[30, :] = True  # a river across the tile
+    offsets = np.arange(-radius, radius + 1)
+    disc = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2
+    np.testing.assert_array_equal(river_corridor(water, radius), ndimage.binary_dilation(water, structure=disc))
+
+
+def random_dates(rng, dates: int, shape=(23, 19)) -> tuple[np.ndarray, np.ndarray]:
+    """Reflectances ``(date, band, row, column)`` with gaps, and clear masks: every case the kernels branch on."""
+    bands = rng.uniform(-0.05, 0.6, (dates, 5, *shape)).astype(np.float32)
+    bands[rng.random(bands.shape) < 0.03] = np.nan  # a band without data
+    zero = rng.random((dates, *shape)) < 0.03
+    bands[:, 2][zero], bands[:, 3][zero] = np.float32(0.1), np.float32(-0.1)  # NIR + red = 0: NDVI undefined
+    bands[:, 3][rng.random((dates, *shape)) < 0.02] = np.float32(0.7)  # exactly float32(bare_ndvi) below
+    clear = rng.random((dates, *shape)) < 0.7
+    return bands, clear
+
+
+def observed_dates(bands: np.ndarray, clear: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    from geo.spectral import observe
+
+    results = [observe(list(b), c, threshold) for b, c in zip(bands, clear, strict=True)]
+    shape = (0, *bands.shape[2:])
+    indices = np.stack([r[0] for r in results]) if results else np.zeros((0, 2, *shape[1:]), np.float32)
+    water = np.stack([r[1] for r in results]) if results else np.zeros(shape, bool)
+    return indices, water
+
+
+@pytest.mark.parametrize(("base_dates", "period_dates"), [(5, 5), (3, 6), (1, 2), (4, 0), (0, 3)])
+def test_fused_tile_kernels_equal_the_numpy_steps(base_dates, period_dates):
+    """observe, baseline_of and period_changes against observation_indices ... pixel_changes."""
+    from geo.composite import mask_observations
+    from geo.spectral import baseline_of, period_changes, water_of
+
+    rng = np.random.default_rng(10 * base_dates + period_dates)
+    params = ScoreParameters(water_index=0.1, bare_ndvi=0.7)  # thresholds that float32 cannot hold exactly
+    base_bands, base_clear = random_dates(rng, base_dates)
+    bands, clear = random_dates(rng, period_dates)
+    base_days = np.array([20, 80, 150, 250, 330])[:base_dates]
+    days = np.array([10, 95, 140, 200, 300, 360])[:period_dates]
+    corridor = rng.random(base_clear.shape[1:] if base_dates else clear.shape[1:]) < 0.2
+
+    base_stack, stack = mask_observations(base_bands, base_clear), mask_observations(bands, clear)
+    base_indices, indices = observation_indices(base_stack), observation_indices(stack)
+    reference = baseline_reference(base_stack, params, base_indices)
+    paired, partners = season_matched(indices, days, base_indices, base_days, params.season_window_days)
+    expected = pixel_changes(period_state(stack, paired, partners, params, indices), reference, corridor, params)
+
+    base_observed, base_water = observed_dates(base_bands, base_clear, params.water_index)
+    observed, water = observed_dates(bands, clear, params.water_index)
+    np.testing.assert_array_equal(observed, indices)
+    np.testing.assert_array_equal(water, water_of(stack, params.water_index))
+    baseline = baseline_of(base_observed, base_water)
+    for name in ("ndvi_dry", "ndvi_green", "bsi_bare", "water_any", "seen"):
+        np.testing.assert_array_equal(getattr(baseline, name), getattr(reference, name), err_msg=name)
+    got = period_changes(observed, water, days, base_observed, base_days, baseline, corridor, params)
+    for name in ("loss", "gain", "kind"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+
+
+def test_score_of_changes_equals_its_numpy_formula():
+    """min(1, w * ramp(loss) + w * ramp(gain)) on land, the loss alone on ponds, 0 on rivers, NaN unseen."""
+    from geo.spectral import Changes, ramp, score_of_changes
+
+    rng = np.random.default_rng(3)
+    loss = rng.normal(0.1, 0.15, (40, 50)).astype(np.float32)
+    gain = rng.normal(0.05, 0.08, (40, 50)).astype(np.float32)
+    loss[rng.random(loss.shape) < 0.05] = np.nan
+    gain[rng.random(gain.shape) < 0.05] = np.nan
+    kind = rng.choice(np.array([LAND, POND, RIVER, UNSEEN, BARE], dtype=np.uint8), size=loss.shape)
+    params = ScoreParameters(ndvi_drop=(0.05, 0.2), bsi_rise=(0.03, 0.11), vegetation_weight=0.7, bare_weight=0.45)
+    with np.errstate(invalid="ignore"):
+        vegetation_loss, bare_gain = ramp(loss, *params.ndvi_drop), ramp(gain, *params.bsi_rise)
+        expected = np.minimum(params.vegetation_weight * vegetation_loss + params.bare_weight * bare_gain, 1)
+    expected = np.where(kind == POND, vegetation_loss, expected)
+    expected = np.where(kind == RIVER, 0, expected)
+    expected = np.where(kind == UNSEEN, np.nan, expected).astype(np.float32)
+    np.testing.assert_array_equal(score_of_changes(Changes(loss, gain, kind), params), expected)
