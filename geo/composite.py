@@ -68,14 +68,18 @@ def clear_mask(scl: np.ndarray, *, excluded: tuple[int, ...] = EXCLUDED_SCL, buf
     """
     classes = np.asarray(scl)
     cloudy_classes = tuple(c for c in CLOUDY_SCL if c in excluded) if buffer_px > 0 else ()
-    if classes.dtype == np.uint8 and classes.ndim >= 2:  # what the reader returns: one compiled pass
-        flat = np.ascontiguousarray(classes).reshape(-1, *classes.shape[-2:])
-        clear = np.empty(flat.shape, dtype=bool)
-        _clear_of_classes(flat, _class_table(excluded), _class_table(cloudy_classes), max(int(buffer_px), 0), clear)
-        return clear.reshape(classes.shape)
-    clear = ~np.isin(classes, excluded)
+    if classes.dtype == np.uint8:  # what the reader returns: a lookup table beats np.isin
+
+        def member(chosen):
+            return _class_table(chosen)[classes]
+    else:
+
+        def member(chosen):
+            return np.isin(classes, chosen)
+
+    clear = ~member(excluded)
     if cloudy_classes:
-        clear &= ~dilate_square(np.isin(classes, cloudy_classes), buffer_px)
+        clear &= ~dilate_square(member(cloudy_classes), buffer_px)
     return clear
 
 
@@ -84,39 +88,6 @@ def _class_table(chosen: tuple[int, ...]) -> np.ndarray:
     table = np.zeros(256, dtype=bool)
     table[[c for c in chosen if 0 <= c < 256]] = True
     return table
-
-
-@numba.njit(cache=True, nogil=True)
-def _clear_of_classes(classes, excluded, cloudy, radius, out):  # pragma: no cover - compiled
-    """``out`` = not an excluded class and not within ``radius`` (a square) of a cloudy class, per layer."""
-    layers, rows, cols = classes.shape
-    across = np.empty((rows, cols), dtype=np.bool_)
-    for k in range(layers):
-        if radius == 0:
-            for r in range(rows):
-                for c in range(cols):
-                    out[k, r, c] = not excluded[classes[k, r, c]]
-            continue
-        for r in range(rows):  # along each row: a cloudy class within radius columns
-            count = 0
-            for c in range(min(radius, cols)):
-                count += cloudy[classes[k, r, c]]
-            for c in range(cols):
-                if c + radius < cols:
-                    count += cloudy[classes[k, r, c + radius]]
-                if c > radius:
-                    count -= cloudy[classes[k, r, c - radius - 1]]
-                across[r, c] = count > 0
-        for c in range(cols):  # then along each column of that
-            count = 0
-            for r in range(min(radius, rows)):
-                count += across[r, c]
-            for r in range(rows):
-                if r + radius < rows:
-                    count += across[r + radius, c]
-                if r > radius:
-                    count -= across[r - radius - 1, c]
-                out[k, r, c] = count == 0 and not excluded[classes[k, r, c]]
 
 
 def dilate_square(mask: np.ndarray, radius_px: int) -> np.ndarray:
