@@ -28,7 +28,7 @@ from geo.crs import require_crs
 from geo.errors import InputError
 from geo.periods import Period, parse_period
 from layers.limits import DEFAULT_LIMITS, InputLimits
-from layers.paths import local_path, refuse_virtual_dataset, require_inside, require_signature
+from layers.paths import check_content, local_path, require_inside
 
 LAYER = "activity"
 RASTER_SUFFIXES = {".tif", ".tiff"}
@@ -172,8 +172,7 @@ def find_activity_rasters(raw_path: str | Path, limits: InputLimits = DEFAULT_LI
 
 def describe_raster(path: Path, period: Period, limits: InputLimits = DEFAULT_LIMITS) -> ActivityRaster:
     """Open ``path`` once to read its grid, data type and synthetic tag."""
-    refuse_virtual_dataset(path, LAYER)
-    require_signature(path, LAYER)
+    check_content(path, LAYER)
     try:
         with rasterio.open(path, driver=RASTER_DRIVER) as dataset:
             megapixels = dataset.width * dataset.height / 1e6

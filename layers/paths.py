@@ -47,9 +47,18 @@ def local_path(raw: str | Path, *, layer: str, want_dir: bool | None = False) ->
     if want_dir is None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise InputError(f"{layer}: {text}: expected a regular file or a folder")
     if stat.S_ISREG(mode):
-        refuse_virtual_dataset(path, layer)
-        require_signature(path, layer)
+        check_content(path, layer)
     return path
+
+
+def check_content(path: Path, layer: str) -> None:
+    """Refuse a file that is not what its name says: a GDAL virtual dataset, or another format.
+
+    Every file minewatch hands to GDAL passes here first, whether the user named it or it
+    was found in a folder or catalog the user named.
+    """
+    refuse_virtual_dataset(path, layer)
+    require_signature(path, layer)
 
 
 VIRTUAL_MARKERS = (b"<vrtdataset", b"<ogrvrtdatasource", b"<gdal_wms", b"<wms_capabilities", b"<wmts_capabilities")

@@ -23,7 +23,7 @@ from geo.analysis import Analysis
 from geo.errors import InputError
 from geo.export import FORMULA_PREFIXES, csv_text, write_geojson
 from layers.atomic import atomic_folder
-from layers.paths import refuse_virtual_dataset, require_signature
+from layers.paths import check_content
 
 OUTPUT_FILES = (
     "flags.geojson",
@@ -91,8 +91,7 @@ def read_analysis(results_dir: str | Path) -> Analysis:
 
 def _read_geojson(path: Path) -> gpd.GeoDataFrame:
     # A results folder may come from someone else: the same content checks as any input.
-    refuse_virtual_dataset(path, "results")
-    require_signature(path, "results")
+    check_content(path, "results")
     frame = pyogrio.read_dataframe(path)
     for column in ("period", "concession_id", "other_concession_id", "footprint_id"):
         if column in frame:

@@ -110,7 +110,7 @@ from layers.network import (
     stac_api_access,
     vsicurl_path,
 )
-from layers.paths import local_path, require_inside, require_signature
+from layers.paths import check_content, local_path, require_inside
 
 LAYER = "sentinel2"
 SUFFIXES = {".tif", ".tiff", ".jp2"}
@@ -697,7 +697,7 @@ def _folder_scenes(root: Path, band_order: tuple[str, ...] | None = None) -> lis
     dates: dict[str, dt.date] = {}
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
         require_inside(path, root, LAYER)  # no link out of a stranger's folder
-        require_signature(path, LAYER)  # a .tif holds TIFF, a .jp2 JPEG 2000: nothing else is opened
+        check_content(path, LAYER)  # a .tif holds TIFF, a .jp2 JPEG 2000: nothing else is opened
         band, key_tokens = _band_token(path.stem)
         bands = [(band, 1)] if band is not None else _stack_bands(path, band_order)
         if not bands:

@@ -372,7 +372,7 @@ def test_a_band_file_that_is_a_vrt_in_disguise_is_refused(tmp_path):
         f"<SourceFilename>{target}</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>"
         "</VRTDataset>"
     )
-    with pytest.raises(InputError, match=f"{disguised.name}: does not hold GeoTIFF data"):
+    with pytest.raises(InputError, match=f"{disguised.name}: is a GDAL virtual dataset"):
         find_scenes(tmp_path)
 
 
