@@ -71,16 +71,41 @@ class Settings:
         return dataclasses.asdict(self)
 
 
-def _coerce(name: str, value: object) -> float | int:
-    field_types = {f.name: f.type for f in fields(Settings)}
-    if name not in field_types:
-        known = ", ".join(sorted(field_types))
-        raise SettingsError(f"unknown setting {name!r}; known settings: {known}")
+def numbers_from(
+    kind, table: dict, overrides: list[str], *, noun: str = "setting", option: str = "--set"
+) -> dict[str, float | int]:
+    """Numeric fields of the dataclass ``kind``: a TOML table's, then ``name=value`` overrides'.
+
+    Unknown names and non-numbers raise :class:`SettingsError` naming the ``noun`` and,
+    for a malformed override, the ``option``. Shared by the analysis settings and
+    :mod:`layers.limits`.
+    """
+    types = {f.name: f.type for f in fields(kind)}
+
+    def coerce(name: str, value: object) -> float | int:
+        if name not in types:
+            raise SettingsError(f"unknown {noun} {name!r}; known {noun}s: {', '.join(sorted(types))}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{noun} {name} must be a number, not {value!r}") from None
+        return int(number) if types[name] in ("int", int) else number
+
+    values = {name: coerce(name, value) for name, value in table.items()}
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SettingsError(f"{option} expects name=value, got {item!r}")
+        values[name.strip()] = coerce(name.strip(), value.strip())
+    return values
+
+
+def parse_toml(toml_text: str | None) -> dict:
+    """The settings file as a dict (empty without one)."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"setting {name} must be a number, not {value!r}") from None
-    return int(number) if field_types[name] in ("int", int) else number
+        return tomllib.loads(toml_text) if toml_text else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file is not valid TOML: {exc}") from None
 
 
 def load_settings(toml_text: str | None = None, overrides: list[str] | None = None) -> Settings:
@@ -88,19 +113,7 @@ def load_settings(toml_text: str | None = None, overrides: list[str] | None = No
 
     The TOML may hold the names at top level or under an ``[analysis]`` table.
     """
-    values: dict[str, float | int] = {}
-    if toml_text:
-        try:
-            document = tomllib.loads(toml_text)
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"settings file is not valid TOML: {exc}") from None
-        # Names at top level or under [analysis]; [limits] is read by layers.limits.
-        table = document.get("analysis", {k: v for k, v in document.items() if k != "limits"})
-        for name, value in table.items():
-            values[name] = _coerce(name, value)
-    for item in overrides or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise SettingsError(f"--set expects name=value, got {item!r}")
-        values[name.strip()] = _coerce(name.strip(), value.strip())
-    return Settings(**values).validate()
+    document = parse_toml(toml_text)
+    # Names at top level or under [analysis]; [limits] is read by layers.limits.
+    table = document.get("analysis", {k: v for k, v in document.items() if k != "limits"})
+    return Settings(**numbers_from(Settings, table, overrides or [])).validate()

@@ -12,10 +12,10 @@ file, the limit and how to raise it.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from geo.errors import SettingsError
+from geo.settings import numbers_from, parse_toml
 
 
 @dataclass(frozen=True)
@@ -68,29 +68,9 @@ DEFAULT_LIMITS = InputLimits()
 
 def load_limits(toml_text: str | None = None, overrides: list[str] | None = None) -> InputLimits:
     """Limits from the defaults, then the ``[limits]`` table of a TOML document, then ``name=value``."""
-    values: dict[str, float | int] = {}
-    if toml_text:
-        try:
-            table = tomllib.loads(toml_text).get("limits", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"settings file is not valid TOML: {exc}") from None
-        values.update({name: _coerce(name, value) for name, value in table.items()})
-    for item in overrides or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise SettingsError(f"--limit expects name=value, got {item!r}")
-        values[name.strip()] = _coerce(name.strip(), value.strip())
+    table = parse_toml(toml_text).get("limits", {})
+    values = numbers_from(InputLimits, table, overrides or [], noun="limit", option="--limit")
+    for name, value in values.items():
+        if not value > 0:
+            raise SettingsError(f"limit {name} must be positive, not {value!r}")
     return InputLimits(**values)
-
-
-def _coerce(name: str, value: object) -> float | int:
-    types = {f.name: f.type for f in fields(InputLimits)}
-    if name not in types:
-        raise SettingsError(f"unknown limit {name!r}; known limits: {', '.join(sorted(types))}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"limit {name} must be a number, not {value!r}") from None
-    if not number > 0:
-        raise SettingsError(f"limit {name} must be positive, not {value!r}")
-    return int(number) if types[name] in ("int", int) else number

@@ -35,3 +35,20 @@ def test_toml_then_overrides():
 def test_bad_settings_are_refused(text, overrides, message):
     with pytest.raises(SettingsError, match=message):
         load_settings(text, overrides)
+
+
+def test_limits_share_the_settings_rules_and_must_be_positive():
+    from layers.limits import InputLimits, load_limits
+
+    assert load_limits("[limits]\nmax_features = 5\n", ["max_table_line_kb=2"]) == InputLimits(
+        max_features=5, max_table_line_kb=2.0
+    )
+    assert isinstance(load_limits(None, ["max_features=7"]).max_features, int)
+    with pytest.raises(SettingsError, match="unknown limit 'max_things'; known limits: max_feature_vertices"):
+        load_limits(None, ["max_things=1"])
+    with pytest.raises(SettingsError, match="--limit expects name=value"):
+        load_limits(None, ["max_features"])
+    with pytest.raises(SettingsError, match="limit max_features must be positive"):
+        load_limits(None, ["max_features=0"])
+    with pytest.raises(SettingsError, match="limit max_features must be a number"):
+        load_limits("[limits]\nmax_features = 'many'\n")
