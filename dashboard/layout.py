@@ -7,8 +7,6 @@ keeps the address bar in step one way only: controls to URL).
 
 from __future__ import annotations
 
-import json
-
 import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import dcc, html
@@ -221,11 +219,7 @@ def map_panel(st, period: str) -> dl.MapContainer:
     # The layers' geometry travels in the page's layout, once per visit. Loaded from a URL
     # instead, dash-leaflet sometimes added it with the props of its creation, after the
     # first filter had arrived, and drew no flag.
-    layer_data = {
-        "concessions": json.loads(st.concessions_geojson),
-        "footprints": json.loads(st.footprints_geojson_for(viewer)),
-        "flags": json.loads(st.flags_geojson_for(viewer)),
-    }
+    layer_data = st.layer_data_for(viewer)
     bounds = st.overlay_bounds(period) if st.activity_paths else None
     layers = []
     if st.basemap_url:

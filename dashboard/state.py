@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class DashboardState:
         self.holders = sorted(h for h in concessions["holder"].dropna().unique() if h)
         self._overlays: dict[tuple[str, bool], tuple[bytes, list[list[float]]] | None] = {}
         self._overlay_bounds: dict[str, list[list[float]] | None] = {}
+        self._layer_data: dict[bool, dict[str, dict]] = {}
         self.activity_paths = {
             entry["layer"].removeprefix("activity "): entry["path"]
             for entry in self.analysis.provenance.get("inputs", [])
@@ -93,6 +95,21 @@ class DashboardState:
 
     def footprints_geojson_for(self, viewer) -> str:
         return self.footprints_geojson if viewer.is_team or not self.sensitive_types else self.public_footprints_geojson
+
+    def layer_data_for(self, viewer) -> dict[str, dict]:
+        """The map layers as GeoJSON dicts for the page's layout, parsed once per kind of viewer.
+
+        Every page load sends them; parsing the cached text again for each one cost a
+        fifth of a ``/_dash-layout``. The dicts are shared between requests: only read.
+        """
+        full = viewer.is_team or not self.sensitive_types
+        if full not in self._layer_data:
+            self._layer_data[full] = {
+                "concessions": json.loads(self.concessions_geojson),
+                "footprints": json.loads(self.footprints_geojson_for(viewer)),
+                "flags": json.loads(self.flags_geojson_for(viewer)),
+            }
+        return self._layer_data[full]
 
     @functools.cached_property
     def context_geojson(self) -> str | None:
