@@ -229,7 +229,7 @@ def _stac_rasters(catalog_path: Path) -> list[tuple[Period, Path]]:
         if "://" in href and not href.startswith("file://"):
             raise InputError(f"{LAYER}: {catalog_path}: item {item.id}: asset {href} is not a local file")
         asset_path = local_path(href.removeprefix("file://"), layer=LAYER)
-        require_inside(asset_path, catalog_path.parent, LAYER)
+        require_inside(asset_path, catalog_path.parent, f"{LAYER}: {catalog_path}: item {item.id}")
         pairs.append((period, asset_path))
     return pairs
 
