@@ -480,3 +480,96 @@ def test_reads_in_a_session_reuse_open_files_and_another_session_closes_them(tmp
             read_reflectance(scene.band(name), grid, window)
     assert opened[-3:] == ["B04", "B03", "B04"]
     close_kept_files()
+
+
+# ----------------------------------------------------------------------------- a folder scan made cheaper, same answers
+
+
+def test_a_crs_refused_again_names_each_file_though_parses_are_cached():
+    from geo.crs import require_crs
+
+    for name in ("a.tif", "b.tif", "a.tif"):  # the same text PROJ refuses, file after file
+        with pytest.raises(CRSError, match=rf"^sentinel2: {name} has a CRS that PROJ cannot use: .*not-a-crs"):
+            require_crs("not-a-crs", what=f"sentinel2: {name}")
+    first = require_crs(UTM, what="sentinel2: a.tif")
+    assert require_crs(UTM, what="sentinel2: b.tif") == first and first.to_epsg() == 32736
+
+
+def test_every_band_file_keeps_one_interned_wkt_of_its_crs(tmp_path):
+    write_scene(tmp_path)
+    (scene,) = find_scenes(tmp_path)
+    texts = {id(band.crs_wkt) for band in scene.bands.values()}
+    assert len(texts) == 1  # one string object: pickled once per task
+    from pyproj import CRS
+
+    with rasterio.open(scene.band("B04").path) as dataset:  # pyproj's WKT of the CRS GDAL reads
+        assert scene.band("B04").crs_wkt == CRS.from_user_input(dataset.crs.to_wkt()).to_wkt()
+
+
+def test_a_link_out_of_the_folder_is_refused_and_a_link_within_it_is_read(tmp_path):
+    folder = tmp_path / "scenes"
+    write_scene(tmp_path / "private")
+    write_scene(folder, skip=("B04",))
+    link = folder / "T36KVD_20210615T073621_B04_10m.tif"
+    link.symlink_to(next((tmp_path / "private").glob("*_B04_10m.tif")))
+    target = (tmp_path / "private").resolve() / link.name
+    with pytest.raises(InputError, match=f"^sentinel2: {link}: leads outside {folder} \\(to {target}\\); refused$"):
+        find_scenes(folder)
+    link.unlink()
+    link.symlink_to(next(folder.glob("*_B03_10m.tif")).name)  # within the folder: read as a band like any other
+    (scene,) = find_scenes(folder)
+    assert scene.band("B04").path == str(link)
+
+
+def test_the_nearest_dated_folder_below_the_given_one_dates_a_file(tmp_path):
+    root = tmp_path / "2020-01-01"  # the given folder's own name dates nothing
+    for day in ("2021-03-04/x/y", "2021-03-04/20210305"):
+        for name in ("blue", "green", "red", "nir"):
+            write_band(root / day / f"{name}.tif", dn_10m(1500))
+        write_band(root / day / "swir16.tif", np.full((2, 2), 2500, np.uint16), pixel_m=20.0)
+        write_band(root / day / "scl.tif", np.full((2, 2), 4, np.uint8), pixel_m=20.0)
+    scenes = find_scenes(root)
+    assert [(s.scene_id, s.date) for s in scenes] == [
+        ("2021-03-04/x/y", dt.date(2021, 3, 4)),
+        ("2021-03-04/20210305", dt.date(2021, 3, 5)),
+    ]
+    write_band(root / "B04.tif", dn_10m(1))
+    with pytest.raises(InputError, match=f"^sentinel2: {root / 'B04.tif'}: no acquisition date"):
+        find_scenes(root)
+
+
+def test_a_relative_folder_gives_absolute_band_paths(tmp_path, monkeypatch):
+    write_scene(tmp_path / "scenes")
+    name = "T36KVD_20210615T073621_B04_10m.tif"
+    monkeypatch.chdir(tmp_path)
+    for given in ("scenes", "./scenes", Path("scenes")):
+        (scene,) = find_scenes(given)
+        assert scene.band("B04").path == str((Path("scenes") / name).absolute())
+    monkeypatch.chdir(tmp_path / "scenes")
+    (scene,) = find_scenes(".")
+    assert scene.band("B04").path == str(Path(name).absolute()) == str(tmp_path.resolve() / "scenes" / name)
+
+
+def test_a_band_files_aux_xml_still_counts_and_no_gdal_environment_is_left_behind(tmp_path):
+    write_scene(tmp_path)
+    path = next(tmp_path.glob("*_B04_10m.tif"))
+    Path(f"{path}.aux.xml").write_text(
+        '<PAMDataset><PAMRasterBand band="1"><Offset>-0.1</Offset><Scale>0.0002</Scale></PAMRasterBand></PAMDataset>'
+    )
+    assert not rasterio.env.hasenv()
+    (scene,) = find_scenes(tmp_path)
+    assert (scene.band("B04").scale, scene.band("B04").offset) == pytest.approx((2e-4, -0.1))
+    assert not rasterio.env.hasenv()
+    with rasterio.Env(GDAL_CACHEMAX=64):  # the caller's environment: used as it is, and still there after
+        assert find_scenes(tmp_path) == [scene]
+        assert rasterio.env.getenv()["GDAL_CACHEMAX"] == 64
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_a_world_file_named_in_another_case_still_georeferences_a_band(tmp_path):
+    write_scene(tmp_path)
+    path = next(tmp_path.glob("*_B04_10m.tif"))
+    write_band(path, dn_10m(1000), transform=None)  # a CRS, but the grid is in the world file
+    path.with_name(path.stem.lower() + ".tfw").write_text("10\n0\n0\n-10\n500005\n7899995\n")
+    (scene,) = find_scenes(tmp_path)  # GDAL finds it by listing the folder (GDAL_DISABLE_READDIR_ON_OPEN unset)
+    assert scene.band("B04").transform == scene.band("B02").transform
