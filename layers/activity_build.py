@@ -36,13 +36,17 @@ and memory per task depends on the tile size and the number of dates, not on the
 scene's area. A worker keeps the build's files open from tile to tile (opening one costs
 more than reading a tile of it). On a Dask cluster the intermediate results stay on the
 workers (tasks are given the futures) and only the finished scores come back to the
-client. The changes (2 bytes x 3 x periods per pixel) of at most about three rows of
+client, already compressed as blocks of the output COGs, with a half-resolution copy for
+the overviews (:func:`layers.cog_writer.encode_tile`). The changes (2 bytes x 3 x periods per pixel) of at most about three rows of
 tiles are held at a time (on the workers, or in this process when run in process): that
 grows with the scene's width (about 6 MB per row of 512-pixel tiles per 10 km of width
-for two periods), not with its area. The client writes finished tiles into temporary
-GeoTIFFs, turns each into a COG (rio-cogeo), validates it, writes the catalog
-(prepared and validated meanwhile), and swaps the folder in atomically: a failed run
-leaves the previous output as it was.
+for two periods), not with its area. The client spools the compressed tiles as they
+arrive, builds the overviews from the half-resolution copies
+(:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass, validates it,
+writes the catalog (prepared and validated meanwhile), and swaps the folder in
+atomically: a failed run leaves the previous output as it was. So compressing the
+output spreads over the workers too, and what is left for the client at the end is
+copying bytes.
 
 By default the tasks run on a thread pool in this process. With ``scheduler`` (or the
 environment variable ``MINEWATCH_SCHEDULER``), e.g. ``tcp://host:8786``, they run on
@@ -62,11 +66,9 @@ import importlib.metadata
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
@@ -98,6 +100,7 @@ from geo.spectral import (
 )
 from layers.activity import Grid
 from layers.atomic import atomic_folder
+from layers.cog_writer import CogWriter, EncodedTile, encode_tile
 from layers.dask_client import ENV_SCHEDULER, client_for
 from layers.network import is_remote_url, redact_url
 from layers.sentinel2 import (
@@ -119,7 +122,6 @@ DEFAULT_TILE_PX = 512
 NODATA = -9999.0
 MARKER = "catalog.json"
 TASK_GDAL_CACHE_MB = 64
-CLIENT_GDAL_CACHE_MB = 16  # the temporary tiles and the COGs stream through it: keep it small
 CHANGES_DTYPE = np.float16
 TRIM_EVERY_TILES = 4
 METHOD = (
@@ -256,6 +258,11 @@ def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
         score = _crop(grow_into_workings(score, changes.kind, job.grow_px, params), job.score_halo_px)
         scores.append(np.where(np.isnan(score), np.float32(NODATA), score))
     return np.stack(scores)
+
+
+def encoded_scores_task(job: TileJob, changes_around: list[list]) -> list[EncodedTile]:
+    """Step 3 as it runs in a build: :func:`score_task`, each period's scores compressed as a block of its COG."""
+    return [encode_tile(scores, job.tile_px, NODATA) for scores in score_task(job, changes_around)]
 
 
 @contextmanager
@@ -487,13 +494,13 @@ PRIORITY = {EDGES: 2, CHANGES: 1, SCORES: 0}
 def run_tiles(
     jobs: dict[tuple[int, int], TileJob],
     runner: _Runner,
-    on_scores: Callable[[TileJob, np.ndarray], None],
+    on_scores: Callable[[TileJob, list[EncodedTile]], None],
     progress: Progress | None = None,
 ) -> None:
     """Run the steps of every tile, keeping few tiles in flight; ``on_scores`` gets each finished tile.
 
     Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
-    scores (:func:`score_task`, needs the tile's changes and its neighbours' edges). Tiles
+    scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges). Tiles
     go in row order; changes run at most two tile rows ahead of the scores (a row's scores
     need the next row's changes; the row after keeps the workers busy meanwhile), and a step's
     results are dropped as soon as no tile still needs them. On a cluster the
@@ -566,7 +573,7 @@ def _submit(runner: _Runner, stage: int, job: TileJob, results: list[dict]):
         return runner.submit(changes_task, job, priority=PRIORITY[CHANGES])
     around = [[results[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
     around[1][1] = results[CHANGES][(job.row, job.col)]
-    return runner.submit(score_task, _without_scenes(job), around, priority=PRIORITY[SCORES])
+    return runner.submit(encoded_scores_task, _without_scenes(job), around, priority=PRIORITY[SCORES])
 
 
 def _without_scenes(job: TileJob) -> TileJob:
@@ -662,6 +669,8 @@ def make_jobs(
     pixel_m = abs(grid.transform.a)
     corridor_px = params.pixels(params.corridor_m, pixel_m)
     grow_px = params.pixels(params.grow_m, pixel_m)
+    if tile_px % 16:
+        raise InputError(f"{_LAYER}: tiles of {tile_px} pixels: use a multiple of 16 (TIFF tiles are)")
     if corridor_px + grow_px + params.filter_px > tile_px:
         raise InputError(
             f"{_LAYER}: corridor_m and grow_m together are wider than a tile ({tile_px} pixels); use larger tiles"
@@ -785,74 +794,56 @@ def build_activity(
     started = time.monotonic()
     with client_for(scheduler, say, command=_LAYER) as client, atomic_folder(out_dir, MARKER) as staging:
         runner = _Runner(client)
-        work = staging / ".work"
-        work.mkdir()
         try:
-            with (
-                rasterio.Env(GDAL_CACHEMAX=CLIENT_GDAL_CACHE_MB << 20),
-                _TileWriters(work, grid, [p.label for p, _ in plan.periods], tile_px) as writers,
-            ):
-                run_tiles(jobs, runner, writers.write, progress)
+            with _CogWriters(staging, plan, tile_px) as writers:
+                run_tiles(jobs, runner, writers.add, progress)
+                _release_freed_memory()
+                source = _scene_source(scenes_path, query) if remote else None
+                with concurrent.futures.ThreadPoolExecutor(1) as background:  # the catalog is validated meanwhile
+                    catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
+                    outputs = writers.finish(say)
+                    _save_catalog(catalog.result(), time.monotonic() - started)
         finally:
             runner.close()
-        _release_freed_memory()
-        source = _scene_source(scenes_path, query) if remote else None
-        with concurrent.futures.ThreadPoolExecutor(1) as background:  # the catalog is validated meanwhile
-            catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
-            outputs = []
-            for period, _ in plan.periods:  # one at a time: each compresses on every core, in bounded memory
-                say(f"writing {period.label}.tif (Cloud-Optimized GeoTIFF)")
-                target = staging / f"{period.label}.tif"
-                outputs.append(_write_cog(work / f"{period.label}.tif", target, plan, period))
-            shutil.rmtree(work)
-            _save_catalog(catalog.result(), time.monotonic() - started)
     out = Path(out_dir).expanduser().absolute()
     return [out / path.name for path in outputs]
 
 
-class _TileWriters:
-    """Temporary tiled GeoTIFFs, one per period, written tile by tile as results arrive."""
+class _CogWriters:
+    """One :class:`layers.cog_writer.CogWriter` per period, fed tile by tile as the scores arrive."""
 
-    def __init__(self, folder: Path, grid: Grid, labels: list[str], tile_px: int):
-        self.paths = [folder / f"{label}.tif" for label in labels]
-        self.profile = dict(
-            driver="GTiff",
-            width=grid.width,
-            height=grid.height,
-            count=1,
-            dtype="float32",
-            crs=grid.crs,
-            transform=grid.transform,
-            nodata=NODATA,
-            tiled=True,
-            blockxsize=min(512, tile_px),
-            blockysize=min(512, tile_px),
-            compress="ZSTD",
-            zstd_level=1,
-            BIGTIFF="IF_SAFER",
-        )
-        self.datasets = []
+    def __init__(self, folder: Path, plan: BuildPlan, tile_px: int):
+        self.writers = [
+            CogWriter(folder / f"{period.label}.tif", plan.grid, tile_px, NODATA, _cog_tags(plan, period))
+            for period, _ in plan.periods
+        ]
 
-    def __enter__(self) -> _TileWriters:
-        self.datasets = [rasterio.open(path, "w", **self.profile) for path in self.paths]
+    def __enter__(self) -> _CogWriters:
         return self
 
-    def write(self, job: TileJob, scores: np.ndarray) -> None:
-        """Write one tile's scores (:func:`score_task`: already :data:`NODATA` where never seen clear)."""
-        for dataset, layer in zip(self.datasets, scores, strict=True):
-            dataset.write(layer, 1, window=job.window)
+    def add(self, job: TileJob, tiles: list[EncodedTile]) -> None:
+        """Take one tile's compressed scores (:func:`encoded_scores_task`), a block for each period's COG."""
+        for writer, tile in zip(self.writers, tiles, strict=True):
+            writer.add(job.row, job.col, tile)
+
+    def finish(self, say: Callable[[str], None]) -> list[Path]:
+        """Write and validate every COG; returns their paths in period order."""
+        from rio_cogeo.cogeo import cog_validate
+
+        for writer in self.writers:
+            say(f"writing {writer.path.name} (Cloud-Optimized GeoTIFF)")
+            writer.finish()
+            valid, errors, _warnings = cog_validate(str(writer.path), quiet=True)
+            if not valid:
+                raise RuntimeError(f"{writer.path}: the COG written is not valid: {'; '.join(errors)}")
+        return [writer.path for writer in self.writers]
 
     def __exit__(self, *exc) -> None:
-        for dataset in self.datasets:
-            dataset.close()
+        for writer in self.writers:
+            writer.__exit__(*exc)
 
 
-def _write_cog(source: Path, target: Path, plan: BuildPlan, period: Period) -> Path:
-    from rio_cogeo.cogeo import cog_validate
-    from rio_cogeo.profiles import cog_profiles
-
-    profile = cog_profiles.get("deflate")
-    profile.update(predictor=3, blockxsize=512, blockysize=512)
+def _cog_tags(plan: BuildPlan, period: Period) -> dict[str, str]:
     tags = {
         "PERIOD": period.label,
         "BASELINE": plan.baseline.label,
@@ -863,31 +854,7 @@ def _write_cog(source: Path, target: Path, plan: BuildPlan, period: Period) -> P
     if plan.synthetic:
         tags["MINEWATCH_SYNTHETIC"] = "yes"
         tags["DESCRIPTION"] += " that are SYNTHETIC (not real imagery)"
-    with warnings.catch_warnings():
-        # rio-cogeo multiplies Affine objects with `*`, which affine >= 2.4 flags as pending deprecation
-        warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
-        _translate(source, target, profile, tags)
-    valid, errors, _warnings = cog_validate(str(target), quiet=True)
-    if not valid:
-        raise RuntimeError(f"{target}: the Cloud-Optimized GeoTIFF written is not valid: {'; '.join(errors)}")
-    return target
-
-
-def _translate(source: Path, target: Path, profile: dict, tags: dict) -> None:
-    from rio_cogeo.cogeo import cog_translate
-
-    config = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": CLIENT_GDAL_CACHE_MB, "GDAL_TIFF_INTERNAL_MASK": True}
-    cog_translate(
-        str(source),
-        str(target),
-        profile,
-        nodata=NODATA,
-        overview_resampling="average",
-        in_memory=False,
-        config=config,
-        quiet=True,
-        additional_cog_metadata=tags,
-    )
+    return tags
 
 
 def search_interval(labels: list[str]) -> str:
@@ -1085,7 +1052,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"run on this Dask cluster, e.g. tcp://host:8786 (default: env {ENV_SCHEDULER}, else this machine)",
     )
     parser.add_argument(
-        "--tile-px", type=int, default=DEFAULT_TILE_PX, metavar="N", help="tile size in pixels (default 512)"
+        "--tile-px",
+        type=int,
+        default=DEFAULT_TILE_PX,
+        metavar="N",
+        help="tile size in pixels, also the COG block size: a multiple of 16, at least 64 (default 512)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only errors and the summary")
 
@@ -1116,6 +1087,8 @@ def run(args: argparse.Namespace) -> int:
     progress = _ConsoleProgress(quiet=args.quiet)
     if args.tile_px < 64:
         raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use at least 64 pixels")
+    if args.tile_px % 16:
+        raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use a multiple of 16 (the COG's blocks are the tiles)")
     paths = build_activity(
         args.scenes,
         args.out,

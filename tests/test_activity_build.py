@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -113,10 +114,14 @@ def test_outputs_are_valid_cogs_with_nodata_and_the_synthetic_tag(built):
 
     for period in ("2021", "2022"):
         path = built / f"{period}.tif"
-        valid, errors, _ = cog_validate(str(path), quiet=True)
-        assert valid, errors
+        valid, errors, warnings = cog_validate(str(path), quiet=True)
+        assert valid and not warnings, errors + warnings
         with rasterio.open(path) as dataset:
             assert dataset.dtypes[0] == "float32" and dataset.nodata == -9999
+            assert dataset.block_shapes == [(TILE_PX, TILE_PX)]
+            assert dataset.overviews(1) == [
+                2**k for k in range(1, 1 + math.ceil(math.log2(max(dataset.shape) / TILE_PX)))
+            ]
             assert dataset.tags()["MINEWATCH_SYNTHETIC"] == "yes"
             assert dataset.tags()["PERIOD"] == period and dataset.tags()["BASELINE"] == "2020"
             values = dataset.read(1, masked=True)
@@ -217,6 +222,8 @@ def test_cli_help_and_one_line_errors(scenes, tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "nowhere: no such file or folder" in error
     assert not (tmp_path / "o").exists()
+    assert run_cli(["--scenes", str(scenes), "--out", str(tmp_path / "o"), "--tile-px", "100", "--quiet"]) == 2
+    assert "--tile-px 100: use a multiple of 16" in capsys.readouterr().err and not (tmp_path / "o").exists()
     code = run_cli(["--scenes", str(scenes), "--out", str(tmp_path / "o"), "--periods", "2022", "--quiet"])
     assert code == 0 and "2022.tif" in capsys.readouterr().out
 

@@ -1,0 +1,117 @@
+"""layers.cog_writer: COGs assembled from tiles in any order, read back by GDAL pixel for pixel."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+from rio_cogeo.cogeo import cog_validate
+
+import layers.cog_writer as cog_writer
+from layers.activity import Grid
+from layers.cog_writer import CogWriter, encode_tile, reduce_half
+
+NODATA = -9999.0
+UTM_36S = CRS.from_epsg(32736)
+# Africa Albers Equal Area Conic as PROJ parameters: no EPSG code, so GDAL must write every GeoKey itself
+ALBERS = CRS.from_proj4("+proj=aea +lat_0=0 +lon_0=25 +lat_1=20 +lat_2=-23 +x_0=0 +y_0=0 +datum=WGS84 +units=m")
+
+
+def _raster(height: int, width: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = rng.random((height, width), dtype=np.float32)
+    values[rng.random((height, width)) < 0.15] = NODATA
+    values[: height // 3, : width // 4] = NODATA  # a whole block never seen: its overview pixels are nodata
+    return values
+
+
+def _write(path, values, tile_px, crs=UTM_36S, tags=None, seed=2):
+    """Give the tiles in a shuffled order, as a cluster finishes them."""
+    height, width = values.shape
+    grid = Grid(crs, from_origin(426600, 7829700, 10, 10), width, height)
+    keys = [(r, c) for r in range(math.ceil(height / tile_px)) for c in range(math.ceil(width / tile_px))]
+    np.random.default_rng(seed).shuffle(keys)
+    with CogWriter(path, grid, tile_px, NODATA, tags or {}) as writer:
+        for r, c in keys:
+            tile = values[r * tile_px : (r + 1) * tile_px, c * tile_px : (c + 1) * tile_px]
+            writer.add(r, c, encode_tile(tile, tile_px, NODATA))
+        writer.finish()
+    return grid
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["classic", "bigtiff"])
+def test_any_tile_order_gives_a_valid_cog_that_gdal_reads_back_exactly(tmp_path, monkeypatch, big):
+    if big:
+        monkeypatch.setattr(cog_writer, "CLASSIC_LIMIT_BYTES", 0)
+    values = _raster(700, 1000)
+    tags = {"PERIOD": "2021", "NOTE": 'quoted <b> & "c"'}
+    grid = _write(tmp_path / "out.tif", values, 128, tags=tags)
+    valid, errors, warnings = cog_validate(str(tmp_path / "out.tif"), quiet=True)
+    assert valid and not errors and not warnings
+    with rasterio.open(tmp_path / "out.tif") as dataset:
+        assert dataset.crs == grid.crs and dataset.transform == grid.transform
+        assert dataset.nodata == NODATA and dataset.dtypes == ("float32",)
+        assert dataset.block_shapes == [(128, 128)] and dataset.compression.name == "deflate"
+        assert {k: v for k, v in dataset.tags().items() if k != "AREA_OR_POINT"} == tags
+        assert dataset.overviews(1) == [2, 4, 8]  # halved until one tile holds it: 1000 -> 500 -> 250 -> 125
+        np.testing.assert_array_equal(dataset.read(1), values)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.tif"]  # the spool files are gone
+
+
+def test_overviews_are_the_mean_of_the_valid_pixels_below_as_gdal_averages_them(tmp_path):
+    values = _raster(700, 1000)
+    _write(tmp_path / "out.tif", values, 128)
+    expected = values
+    for level in range(3):
+        expected = reduce_half(expected, NODATA)
+        with rasterio.open(tmp_path / "out.tif", overview_level=level) as overview:
+            np.testing.assert_array_equal(overview.read(1), expected)
+    # GDAL's own average overview of the full resolution, for the first level
+    with rasterio.open(tmp_path / "out.tif") as dataset:
+        profile = dict(dataset.profile, driver="GTiff", tiled=False, compress=None)
+    with rasterio.open(tmp_path / "gdal.tif", "w", **profile) as gdal:
+        gdal.write(values, 1)
+        gdal.build_overviews([2], rasterio.enums.Resampling.average)
+    with (
+        rasterio.open(tmp_path / "gdal.tif", overview_level=0) as gdal,
+        rasterio.open(tmp_path / "out.tif", overview_level=0) as ours,
+    ):
+        np.testing.assert_allclose(ours.read(1), gdal.read(1), rtol=1e-6)
+
+
+def test_a_crs_without_an_epsg_code_is_described_as_gdal_describes_it(tmp_path):
+    grid = _write(tmp_path / "albers.tif", _raster(100, 150), 64, crs=ALBERS)
+    with rasterio.open(tmp_path / "albers.tif") as dataset:
+        assert dataset.crs.to_epsg() is None
+        assert CRS.from_wkt(dataset.crs.to_wkt()) == grid.crs
+
+
+def test_one_tile_needs_no_overviews(tmp_path):
+    values = _raster(40, 50)
+    _write(tmp_path / "small.tif", values, 64)
+    assert cog_validate(str(tmp_path / "small.tif"), quiet=True)[0]
+    with rasterio.open(tmp_path / "small.tif") as dataset:
+        assert dataset.overviews(1) == []
+        np.testing.assert_array_equal(dataset.read(1), values)
+
+
+def test_reduce_half_averages_valid_pixels_and_keeps_odd_edges():
+    values = np.array([[1, 3, 5], [NODATA, 5, NODATA], [NODATA, NODATA, 7]], dtype=np.float32)
+    np.testing.assert_array_equal(reduce_half(values, NODATA), np.array([[3, 5], [NODATA, 7]], dtype=np.float32))
+
+
+def test_missing_repeated_and_badly_sized_tiles_are_refused(tmp_path):
+    grid = Grid(UTM_36S, from_origin(0, 0, 10, 10), 100, 100)
+    tile = encode_tile(np.zeros((64, 64), np.float32), 64, NODATA)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        CogWriter(tmp_path / "x.tif", grid, 50, NODATA, {})
+    with CogWriter(tmp_path / "x.tif", grid, 64, NODATA, {}) as writer:
+        writer.add(0, 0, tile)
+        with pytest.raises(ValueError, match="given twice"):
+            writer.add(0, 0, tile)
+        with pytest.raises(ValueError, match="3 tiles were never given"):
+            writer.finish()
