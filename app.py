@@ -21,56 +21,16 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 from geo.errors import MinewatchError
 from geo.flags import FLAG_TYPES
+from layers.progress import ConsoleProgress
 
 DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 1  # an unexpected error: a bug to report, not the input's fault
 VERSIONED_PACKAGES = ("numpy", "pandas", "geopandas", "shapely", "pyproj", "rasterio", "pyogrio", "scipy", "pystac")
-
-
-class ConsoleProgress:
-    """Progress on standard error: a live percentage on a terminal, a few lines otherwise."""
-
-    def __init__(self, quiet: bool = False, stream=sys.stderr):
-        self.quiet = quiet
-        self.stream = stream
-        self.live = stream.isatty()
-        self._last: tuple[str, int] = ("", -1)
-        self._started = time.monotonic()
-
-    def step(self, message: str) -> None:
-        """Announce a step that has no measurable length."""
-        if not self.quiet:
-            self._finish_line()
-            print(f"[{time.monotonic() - self._started:6.1f} s] {message}", file=self.stream, flush=True)
-
-    def __call__(self, step: str, done: int, total: int) -> None:
-        """Report ``done`` of ``total`` units of ``step``."""
-        if self.quiet or total <= 0:
-            return
-        percent = int(100 * done / total)
-        shown = percent if self.live else percent // 25 * 25
-        if (step, shown) == self._last:
-            return
-        self._last = (step, shown)
-        elapsed = time.monotonic() - self._started
-        if self.live:
-            print(f"\r[{elapsed:6.1f} s] {step}: {percent:3d}%", end="", file=self.stream, flush=True)
-            if done >= total:
-                print(file=self.stream)
-                self._last = ("", -1)
-        else:
-            print(f"[{elapsed:6.1f} s] {step}: {shown}%", file=self.stream, flush=True)
-
-    def _finish_line(self) -> None:
-        if self.live and self._last[1] >= 0:
-            print(file=self.stream)
-            self._last = ("", -1)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -103,6 +103,7 @@ from layers.atomic import atomic_folder
 from layers.cog_writer import CogWriter, EncodedTile, encode_tile
 from layers.dask_client import ENV_SCHEDULER, client_for
 from layers.network import is_remote_url, redact_url
+from layers.progress import ConsoleProgress
 from layers.sentinel2 import (
     DEFAULT_COLLECTION,
     DEFAULT_MAX_ITEMS,
@@ -1084,7 +1085,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``build-activity`` with parsed ``args``; print what was written. Errors propagate."""
-    progress = _ConsoleProgress(quiet=args.quiet)
+    progress = ConsoleProgress(quiet=args.quiet, unit="tiles")
     if args.tile_px < 64:
         raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use at least 64 pixels")
     if args.tile_px % 16:
@@ -1132,29 +1133,3 @@ def run_cli(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("minewatch: interrupted; previous outputs are untouched", file=sys.stderr)
         return 130
-
-
-class _ConsoleProgress:
-    """A percentage on standard error (live on a terminal, every 25 % otherwise) and messages."""
-
-    def __init__(self, quiet: bool = False, stream=sys.stderr):
-        self.quiet, self.stream = quiet, stream
-        self.live = hasattr(stream, "isatty") and stream.isatty()
-        self.started = time.monotonic()
-        self.last = ("", -1)
-
-    def step(self, message: str) -> None:
-        if not self.quiet:
-            print(f"[{time.monotonic() - self.started:6.1f} s] {message}", file=self.stream, flush=True)
-
-    def __call__(self, step: str, done: int, total: int) -> None:
-        if self.quiet or total <= 0:
-            return
-        percent = 100 * done // total
-        shown = percent if self.live else percent // 25 * 25
-        if (step, shown) == self.last:
-            return
-        self.last = (step, shown)
-        line = f"[{time.monotonic() - self.started:6.1f} s] {step}: {shown:3d}% ({done}/{total} tiles)"
-        end = "\n" if not self.live or done >= total else ""
-        print(("\r" if self.live else "") + line, end=end, file=self.stream, flush=True)
