@@ -100,7 +100,7 @@ from geo.spectral import (
 )
 from layers.activity import Grid
 from layers.atomic import atomic_folder
-from layers.cog_writer import CogWriter, EncodedTile, encode_tile
+from layers.cog_writer import CogWriter, EncodedTile, Pyramid, encode_tile, overview_tile
 from layers.dask_client import ENV_SCHEDULER, client_for
 from layers.network import is_remote_url, redact_url
 from layers.progress import ConsoleProgress
@@ -264,6 +264,24 @@ def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
 def encoded_scores_task(job: TileJob, changes_around: list[list]) -> list[EncodedTile]:
     """Step 3 as it runs in a build: :func:`score_task`, each period's scores compressed as a block of its COG."""
     return [encode_tile(scores, job.tile_px, NODATA) for scores in score_task(job, changes_around)]
+
+
+def overviews_task(children: list[list], shape: tuple[int, int], tile_px: int) -> list[EncodedTile]:
+    """Step 4: an overview tile of every period's COG, ``shape`` pixels, from the 2 x 2 tiles below it
+    (``children``: what :func:`encoded_scores_task` or this task returned for them, None beyond the grid).
+
+    ``children`` is a plain nested list so that Dask hands the task the results, not their futures.
+    """
+    periods = len(next(child for row in children for child in row if child is not None))
+    return [
+        overview_tile(
+            [[child[period] if child is not None else None for child in row] for row in children],
+            shape,
+            tile_px,
+            NODATA,
+        )
+        for period in range(periods)
+    ]
 
 
 @contextmanager
@@ -485,36 +503,40 @@ class _Runner:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-CHANGES, EDGES, SCORES = range(3)
+CHANGES, EDGES, SCORES, OVERVIEWS = range(4)
 CHANGES_AHEAD_ROWS = 2
-# Queued on a cluster: the tiny edge tasks first (they free score tasks), then the long changes tasks,
-# which make the critical path, then the short score tasks, which fill the gaps and the end.
-PRIORITY = {EDGES: 2, CHANGES: 1, SCORES: 0}
+# Queued on a cluster: the tiny edge and overview tasks first (they free score tasks and memory), then
+# the long changes tasks, which make the critical path, then the short score tasks, which fill the gaps.
+PRIORITY = {EDGES: 2, OVERVIEWS: 2, CHANGES: 1, SCORES: 0}
 
 
 def run_tiles(
     jobs: dict[tuple[int, int], TileJob],
     runner: _Runner,
-    on_scores: Callable[[TileJob, list[EncodedTile]], None],
+    on_tile: Callable[[int, int, int, list[EncodedTile]], None],
     progress: Progress | None = None,
 ) -> None:
-    """Run the steps of every tile, keeping few tiles in flight; ``on_scores`` gets each finished tile.
+    """Run the steps of every tile, keeping few tiles in flight; ``on_tile(level, row, col, tiles)`` gets each
+    finished tile of the output COGs (one :class:`~layers.cog_writer.EncodedTile` per period), overviews too.
 
     Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
-    scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges). Tiles
-    go in row order; changes run at most two tile rows ahead of the scores (a row's scores
-    need the next row's changes; the row after keeps the workers busy meanwhile), and a step's
-    results are dropped as soon as no tile still needs them. On a cluster the
-    intermediate results stay on the workers (tasks get the futures), so this process
-    receives only the finished scores; in this process they are held for about three
-    rows of tiles.
+    scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges),
+    and the overview tiles above them (:func:`overviews_task`, once the 2 x 2 tiles below
+    are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order; changes run at
+    most two tile rows ahead of the scores (a row's scores need the next row's changes;
+    the row after keeps the workers busy meanwhile), and a step's results are dropped as
+    soon as no tile still needs them. On a cluster the intermediate results stay on the
+    workers (tasks get the futures), so this process receives only the compressed tiles;
+    in this process they are held for about three rows of tiles.
     """
     order = sorted(jobs)
-    total = len(order)
+    first = jobs[order[0]]
+    pyramid = Pyramid(first.grid.width, first.grid.height, first.tile_px)
+    total, to_write = len(order), pyramid.tiles()
     results: list[dict] = [{}, {}]  # changes and edges of finished tiles: runner handles
     cursor = {CHANGES: 0, SCORES: 0}
     pending: dict = {}
-    finished = 0
+    scored = written = 0
     slots = runner.slots  # asks the scheduler: once
 
     def row_at(stage: int) -> float:
@@ -526,7 +548,7 @@ def run_tiles(
         return key in results[CHANGES] and _neighbours_ready(key, jobs, results[EDGES])
 
     try:
-        while finished < total:
+        while written < to_write:
             for stage in (SCORES, CHANGES):
                 while len(pending) < slots and cursor[stage] < total:
                     key = order[cursor[stage]]
@@ -538,13 +560,23 @@ def run_tiles(
                         del results[CHANGES][key]
             for future in runner.wait_any(list(pending)):
                 stage, key = pending.pop(future)
-                if stage == SCORES:
-                    on_scores(jobs[key], future.result())
-                    finished += 1
-                    if finished % TRIM_EVERY_TILES == 0:
-                        _release_freed_memory()
-                    if progress is not None:
-                        progress("scoring tiles", finished, total)
+                if stage in (SCORES, OVERVIEWS):
+                    level, row, col = (0, *key) if stage == SCORES else key
+                    on_tile(level, row, col, future.result())
+                    written += 1
+                    above = pyramid.arrived(level, row, col, runner.handle(future))
+                    if above is not None:
+                        children = [list(row) for row in above.children]
+                        task = runner.submit(
+                            overviews_task, children, above.shape, first.tile_px, priority=PRIORITY[OVERVIEWS]
+                        )
+                        pending[task] = (OVERVIEWS, (above.level, above.row, above.col))
+                    if stage == SCORES:
+                        scored += 1
+                        if scored % TRIM_EVERY_TILES == 0:
+                            _release_freed_memory()
+                        if progress is not None:
+                            progress("scoring tiles", scored, total)
                     continue
                 results[stage][key] = runner.handle(future)
                 if stage == CHANGES:
@@ -822,10 +854,10 @@ class _CogWriters:
     def __enter__(self) -> _CogWriters:
         return self
 
-    def add(self, job: TileJob, tiles: list[EncodedTile]) -> None:
-        """Take one tile's compressed scores (:func:`encoded_scores_task`), a block for each period's COG."""
+    def add(self, level: int, row: int, col: int, tiles: list[EncodedTile]) -> None:
+        """Take one tile of every period's COG (:func:`encoded_scores_task`, :func:`overviews_task`)."""
         for writer, tile in zip(self.writers, tiles, strict=True):
-            writer.add(job.row, job.col, tile)
+            writer.add(level, row, col, tile.data)
 
     def finish(self, say: Callable[[str], None]) -> list[Path]:
         """Write and validate every COG; returns their paths in period order."""

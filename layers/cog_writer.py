@@ -4,11 +4,13 @@ Why not GDAL's COG driver: it needs the whole raster written first (build-activi
 wrote a temporary GeoTIFF, then ``rio_cogeo.cog_translate`` read it back, built the
 overviews and compressed every block again). On a Dask cluster that was all serial
 work for the client once the workers were done: about a third of a 2-worker build of a
-10 km scene, and for a country hours on one machine. Here a task compresses its own tile
-(:func:`encode_tile`, on the worker) and also returns it at half resolution; the client
-only appends the compressed bytes to a spool file, pieces the half-resolution tiles
-together into the overview tiles (a quarter of the pixels, then a sixteenth...), and at
-the end writes the TIFF directory and copies the bytes into place.
+10 km scene, and for a country hours on one machine. Here the work is tasks like any
+other: a tile's task compresses it (:func:`encode_tile`) and keeps a half-resolution
+copy; when the 2 x 2 tiles under an overview tile are done (:class:`Pyramid` keeps
+count), a task pieces their copies together and compresses that
+(:func:`overview_tile`). The client (:class:`CogWriter`) only appends compressed bytes
+to spool files and, at the end, writes the TIFF directories and copies the bytes into
+place.
 
 The file is what GDAL's COG driver writes, minus its optional block leaders and
 trailers:
@@ -133,134 +135,181 @@ def _floating_point_predictor(values: np.ndarray, tile_px: int, nodata: np.float
     return out
 
 
+@dataclass(frozen=True)
+class OverviewJob:
+    """An overview tile whose tiles below have all arrived: make it with :func:`overview_tile`.
+
+    ``children`` holds, row by row, what :meth:`Pyramid.arrived` was given for the 2 x 2
+    tiles of the level below (None beyond the grid's edge).
+    """
+
+    level: int
+    row: int
+    col: int
+    shape: tuple[int, int]
+    children: tuple[tuple[object, object], tuple[object, object]]
+
+
+class Pyramid:
+    """The levels of a COG of ``width`` x ``height`` pixels cut into ``tile_px`` tiles, and which overview tiles
+    can be made as tiles arrive.
+
+    Level 0 is the full resolution; each overview halves the size (``ceil``) until one
+    tile holds it, as GDAL's COG driver does. Overview tile ``(row, col)`` of level ``k``
+    is made of tiles ``(2 row + i, 2 col + j)`` of level ``k - 1``, each contributing its
+    half-resolution copy. :meth:`arrived` keeps what it is given only until the tile
+    above is complete: at most about two rows of tiles per level when tiles come in row
+    order.
+    """
+
+    def __init__(self, width: int, height: int, tile_px: int):
+        if tile_px % 16 or tile_px <= 0:
+            raise ValueError(f"tile_px must be a positive multiple of 16 (TIFF tiles), not {tile_px}")
+        self.tile_px = tile_px
+        self.sizes = [(width, height)]
+        while max(width, height) > tile_px:
+            width, height = math.ceil(width / 2), math.ceil(height / 2)
+            self.sizes.append((width, height))
+        self._waiting: dict[tuple[int, int, int], dict[tuple[int, int], object]] = {}
+
+    @property
+    def levels(self) -> int:
+        """How many levels: the full resolution and its overviews."""
+        return len(self.sizes)
+
+    def grid_of(self, level: int) -> tuple[int, int]:
+        """``(rows, columns)`` of tiles at ``level``."""
+        width, height = self.sizes[level]
+        return math.ceil(height / self.tile_px), math.ceil(width / self.tile_px)
+
+    def tiles(self) -> int:
+        """How many tiles all levels hold."""
+        return sum(rows * cols for rows, cols in map(self.grid_of, range(self.levels)))
+
+    def shape(self, level: int, row: int, col: int) -> tuple[int, int]:
+        """``(rows, columns)`` of pixels of a tile: ``tile_px`` square but at the right and bottom edges."""
+        width, height = self.sizes[level]
+        return min(self.tile_px, height - row * self.tile_px), min(self.tile_px, width - col * self.tile_px)
+
+    def arrived(self, level: int, row: int, col: int, tile) -> OverviewJob | None:
+        """Note that tile ``(row, col)`` of ``level`` is made (``tile``: anything :func:`overview_tile` will be
+        given for it); returns the overview tile above it if that one now has all its parts."""
+        if level + 1 == self.levels:
+            return None
+        key = (level + 1, row // 2, col // 2)
+        parts = self._waiting.setdefault(key, {})
+        parts[(row % 2, col % 2)] = tile
+        rows, cols = self.grid_of(level)
+        due = [(i, j) for i in (0, 1) for j in (0, 1) if 2 * key[1] + i < rows and 2 * key[2] + j < cols]
+        if len(parts) < len(due):
+            return None
+        del self._waiting[key]
+        children = tuple(tuple(parts.get((i, j)) for j in (0, 1)) for i in (0, 1))
+        return OverviewJob(*key, self.shape(*key), children)
+
+
+def overview_tile(children, shape: tuple[int, int], tile_px: int, nodata: float) -> EncodedTile:
+    """The overview tile of ``shape`` made of the half-resolution copies of its 2 x 2 ``children``
+    (:class:`EncodedTile` s, None beyond the edge), encoded as :func:`encode_tile` does."""
+    half = tile_px // 2
+    pixels = np.full(shape, nodata, dtype=np.float32)
+    for i, row in enumerate(children):
+        for j, child in enumerate(row):
+            if child is not None:
+                piece = child.reduced
+                pixels[i * half : i * half + piece.shape[0], j * half : j * half + piece.shape[1]] = piece
+    return encode_tile(pixels, tile_px, nodata)
+
+
 @dataclass
-class _Level:
-    """One resolution of the file: its size, and where its compressed tiles are in the spool file."""
+class _Spool:
+    """Where one level's compressed tiles wait: an unnamed temporary file, and each tile's offset and size."""
 
-    width: int
-    height: int
-    tile_px: int
-    spool: object  # an open binary temporary file
+    file: object
     placed: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # (row, col) -> (offset, size)
-
-    @property
-    def rows(self) -> int:
-        return math.ceil(self.height / self.tile_px)
-
-    @property
-    def cols(self) -> int:
-        return math.ceil(self.width / self.tile_px)
-
-    def tile_shape(self, row: int, col: int) -> tuple[int, int]:
-        return min(self.tile_px, self.height - row * self.tile_px), min(self.tile_px, self.width - col * self.tile_px)
-
-    def append(self, row: int, col: int, data: bytes) -> None:
-        if (row, col) in self.placed:
-            raise ValueError(f"tile ({row}, {col}) of a {self.width} x {self.height} level was given twice")
-        self.placed[(row, col)] = (self.spool.tell(), len(data))
-        self.spool.write(data)
-
-    def byte_counts(self) -> list[int]:
-        return [self.placed[(r, c)][1] for r in range(self.rows) for c in range(self.cols)]
 
 
 class CogWriter:
-    """Assemble ``path``, a single-band float32 COG of ``grid``, from tiles given in any order.
+    """Assemble ``path``, a single-band float32 COG of ``grid``, from compressed tiles given in any order.
 
-    Give every tile of the grid (``tile_px`` squares, row and column indices) to
-    :meth:`add` as :func:`encode_tile` made it, then call :meth:`finish`. Memory held:
-    the overview tiles not yet complete (at most about two rows of tiles per level when
-    tiles come in row order), so it grows with the grid's width, not its area; the
-    compressed tiles wait in temporary files beside ``path``. Use as a context manager:
-    the temporary files are removed however it ends.
+    Give every tile of every level of :attr:`pyramid` to :meth:`add`: the full
+    resolution's as :func:`encode_tile` made them, the overviews' as
+    :func:`overview_tile` made them (:class:`Pyramid` says when each can be made), then
+    call :meth:`finish`. The compressed tiles wait in unnamed temporary files beside
+    ``path`` (nothing is held in memory); use as a context manager, so that they are
+    removed however it ends.
     """
 
     def __init__(self, path: Path, grid: Grid, tile_px: int, nodata: float, tags: dict[str, str]):
-        if tile_px % 16 or tile_px <= 0:
-            raise ValueError(f"tile_px must be a positive multiple of 16 (TIFF tiles), not {tile_px}")
         self.path = Path(path)
         self.grid, self.tile_px, self.nodata, self.tags = grid, tile_px, nodata, dict(tags)
-        self.levels: list[_Level] = []
-        self._spools = ExitStack()  # unnamed temporary files (O_TMPFILE on Linux): nothing to sweep after a crash
-        width, height = grid.width, grid.height
-        while True:
-            spool = self._spools.enter_context(tempfile.TemporaryFile(dir=self.path.parent))  # noqa: SIM115
-            self.levels.append(_Level(width, height, tile_px, spool))
-            if max(width, height) <= tile_px:
-                break
-            width, height = math.ceil(width / 2), math.ceil(height / 2)
-        self._pending: dict[tuple[int, int, int], list] = {}  # (level, row, col) -> [pixels, pieces still due]
+        self.pyramid = Pyramid(grid.width, grid.height, tile_px)
+        self._files = ExitStack()  # O_TMPFILE on Linux: nothing to sweep after a crash
+        self.spools = [
+            _Spool(self._files.enter_context(tempfile.TemporaryFile(dir=self.path.parent)))  # noqa: SIM115
+            for _ in range(self.pyramid.levels)
+        ]
 
     def __enter__(self) -> CogWriter:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._spools.close()
+        self._files.close()
 
-    def add(self, row: int, col: int, tile: EncodedTile, level: int = 0) -> None:
-        """Take tile ``(row, col)`` of the full resolution (or of overview ``level``); complete overviews follow."""
-        self.levels[level].append(row, col, tile.data)
-        if level + 1 == len(self.levels):
-            return
-        key = (level + 1, row // 2, col // 2)
-        if key not in self._pending:
-            self._pending[key] = [np.full((self.tile_px, self.tile_px), self.nodata, np.float32), self._due(*key)]
-        pixels, due = self._pending[key]
-        half = self.tile_px // 2
-        top, left = (row % 2) * half, (col % 2) * half
-        pixels[top : top + tile.reduced.shape[0], left : left + tile.reduced.shape[1]] = tile.reduced
-        self._pending[key][1] = due - 1
-        if due == 1:
-            del self._pending[key]
-            rows, cols = self.levels[key[0]].tile_shape(key[1], key[2])
-            self.add(key[1], key[2], encode_tile(pixels[:rows, :cols], self.tile_px, self.nodata), key[0])
+    def add(self, level: int, row: int, col: int, data: bytes) -> None:
+        """Take the compressed tile ``(row, col)`` of ``level`` (0: the full resolution)."""
+        spool = self.spools[level]
+        if (row, col) in spool.placed:
+            raise ValueError(f"{self.path.name}: tile ({row}, {col}) of level {level} was given twice")
+        spool.placed[(row, col)] = (spool.file.tell(), len(data))
+        spool.file.write(data)
 
-    def _due(self, level: int, row: int, col: int) -> int:
-        """How many tiles of the level below make tile ``(row, col)`` of ``level``."""
-        below = self.levels[level - 1]
-        return sum(
-            1 for r in (2 * row, 2 * row + 1) for c in (2 * col, 2 * col + 1) if r < below.rows and c < below.cols
-        )
+    def _byte_counts(self, level: int) -> list[int]:
+        rows, cols = self.pyramid.grid_of(level)
+        return [self.spools[level].placed[(r, c)][1] for r in range(rows) for c in range(cols)]
 
     def finish(self) -> Path:
         """Write the file: header, every directory, then the tiles (smallest overview first); returns ``path``."""
-        level = self.levels[0]
-        missing = [(r, c) for r in range(level.rows) for c in range(level.cols) if (r, c) not in level.placed]
-        if missing:
-            raise ValueError(f"{self.path.name}: {len(missing)} tiles were never given, the first {missing[0]}")
-        data_bytes = sum(size for level in self.levels for _, size in level.placed.values())
+        pyramid = self.pyramid
+        for level, spool in enumerate(self.spools):
+            rows, cols = pyramid.grid_of(level)
+            missing = [(r, c) for r in range(rows) for c in range(cols) if (r, c) not in spool.placed]
+            if missing:
+                raise ValueError(
+                    f"{self.path.name}: {len(missing)} tiles of level {level} were never given, the first {missing[0]}"
+                )
+        data_bytes = sum(size for spool in self.spools for _, size in spool.placed.values())
         layout = _Layout(big=data_bytes > CLASSIC_LIMIT_BYTES)
-        directories = [self._directory(i, layout) for i in range(len(self.levels))]
+        directories = [self._directory(level, layout) for level in range(pyramid.levels)]
         header = layout.header(GHOST_HEADER)
-        start = len(header)
         # Lay out the directories, then the data: all sizes are known, so every offset is too.
-        positions, position = [], start
+        positions, position = [], len(header)
         for entries in directories:
             positions.append(position)
             position += layout.directory_size(entries)
         data_offsets = {}
-        for i in reversed(range(len(self.levels))):  # the smallest overview first, the full resolution last
-            data_offsets[i] = []
-            for size in self.levels[i].byte_counts():
-                data_offsets[i].append(position)
+        for level in reversed(range(pyramid.levels)):  # the smallest overview first, the full resolution last
+            data_offsets[level] = []
+            for size in self._byte_counts(level):
+                data_offsets[level].append(position)
                 position += size
         with open(self.path, "wb") as out:
             out.write(header)
-            for i, entries in enumerate(directories):
-                entries[TILE_OFFSETS] = (layout.offset_type, data_offsets[i])
-                following = positions[i + 1] if i + 1 < len(directories) else 0
-                out.write(layout.directory(entries, positions[i], following))
-            for i in reversed(range(len(self.levels))):
-                self._copy_tiles(self.levels[i], out)
+            for level, entries in enumerate(directories):
+                entries[TILE_OFFSETS] = (layout.offset_type, data_offsets[level])
+                following = positions[level + 1] if level + 1 < len(directories) else 0
+                out.write(layout.directory(entries, positions[level], following))
+            for level in reversed(range(pyramid.levels)):
+                self._copy_tiles(level, out)
         return self.path
 
-    def _directory(self, index: int, layout: _Layout) -> dict[int, tuple[int, object]]:
-        """The tags of level ``index`` (0: the full resolution), tag -> (field type, values)."""
-        level = self.levels[index]
-        counts = level.byte_counts()
+    def _directory(self, level: int, layout: _Layout) -> dict[int, tuple[int, object]]:
+        """The tags of ``level`` (0: the full resolution), tag -> (field type, values)."""
+        width, height = self.pyramid.sizes[level]
+        counts = self._byte_counts(level)
         entries: dict[int, tuple[int, object]] = {
-            IMAGE_WIDTH: (LONG, [level.width]),
-            IMAGE_LENGTH: (LONG, [level.height]),
+            IMAGE_WIDTH: (LONG, [width]),
+            IMAGE_LENGTH: (LONG, [height]),
             BITS_PER_SAMPLE: (SHORT, [32]),
             COMPRESSION: (SHORT, [DEFLATE]),
             PHOTOMETRIC: (SHORT, [MIN_IS_BLACK]),
@@ -274,19 +323,22 @@ class CogWriter:
             SAMPLE_FORMAT: (SHORT, [IEEE_FLOAT]),
             GDAL_NODATA: (ASCII, _ascii(f"{self.nodata:.17g}")),
         }
-        if index:
+        if level:
             entries[NEW_SUBFILE_TYPE] = (LONG, [REDUCED_RESOLUTION])
         else:
             entries.update(gdal_tags(self.grid, self.tags))
         return entries
 
-    def _copy_tiles(self, level: _Level, out) -> None:
-        level.spool.flush()
-        spool = level.spool.fileno()
-        for r in range(level.rows):
-            for c in range(level.cols):
-                offset, size = level.placed[(r, c)]
-                out.write(os.pread(spool, size, offset))
+    def _copy_tiles(self, level: int, out) -> None:
+        """The level's tiles from its spool into ``out``, in row-major order."""
+        spool = self.spools[level]
+        spool.file.flush()
+        descriptor = spool.file.fileno()
+        rows, cols = self.pyramid.grid_of(level)
+        for r in range(rows):
+            for c in range(cols):
+                offset, size = spool.placed[(r, c)]
+                out.write(os.pread(descriptor, size, offset))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rio_cogeo.cogeo import cog_validate
 
 import layers.cog_writer as cog_writer
 from layers.activity import Grid
-from layers.cog_writer import CogWriter, encode_tile, reduce_half
+from layers.cog_writer import CogWriter, Pyramid, encode_tile, overview_tile, reduce_half
 
 NODATA = -9999.0
 UTM_36S = CRS.from_epsg(32736)
@@ -30,15 +30,22 @@ def _raster(height: int, width: int, seed: int = 1) -> np.ndarray:
 
 
 def _write(path, values, tile_px, crs=UTM_36S, tags=None, seed=2):
-    """Give the tiles in a shuffled order, as a cluster finishes them."""
+    """Give the tiles in a shuffled order, as a cluster finishes them, each overview tile as soon as it can be made."""
     height, width = values.shape
     grid = Grid(crs, from_origin(426600, 7829700, 10, 10), width, height)
     keys = [(r, c) for r in range(math.ceil(height / tile_px)) for c in range(math.ceil(width / tile_px))]
     np.random.default_rng(seed).shuffle(keys)
     with CogWriter(path, grid, tile_px, NODATA, tags or {}) as writer:
         for r, c in keys:
-            tile = values[r * tile_px : (r + 1) * tile_px, c * tile_px : (c + 1) * tile_px]
-            writer.add(r, c, encode_tile(tile, tile_px, NODATA))
+            tile = encode_tile(
+                values[r * tile_px : (r + 1) * tile_px, c * tile_px : (c + 1) * tile_px], tile_px, NODATA
+            )
+            writer.add(0, r, c, tile.data)
+            job = writer.pyramid.arrived(0, r, c, tile)
+            while job is not None:
+                made = overview_tile(job.children, job.shape, tile_px, NODATA)
+                writer.add(job.level, job.row, job.col, made.data)
+                job = writer.pyramid.arrived(job.level, job.row, job.col, made)
         writer.finish()
     return grid
 
@@ -104,14 +111,27 @@ def test_reduce_half_averages_valid_pixels_and_keeps_odd_edges():
     np.testing.assert_array_equal(reduce_half(values, NODATA), np.array([[3, 5], [NODATA, 7]], dtype=np.float32))
 
 
+def test_the_pyramid_hands_out_each_overview_tile_once_when_its_parts_are_in():
+    pyramid = Pyramid(1000, 700, 128)  # 8 x 6 tiles, then 4 x 3, 2 x 2, 1 x 1 (125 x 88 pixels)
+    assert pyramid.sizes == [(1000, 700), (500, 350), (250, 175), (125, 88)]
+    assert [pyramid.grid_of(level) for level in range(4)] == [(6, 8), (3, 4), (2, 2), (1, 1)]
+    assert pyramid.tiles() == 48 + 12 + 4 + 1
+    jobs = [pyramid.arrived(0, r, c, (r, c)) for r in range(6) for c in range(8)]
+    made = [job for job in jobs if job is not None]
+    assert len(made) == 12 and len({(j.level, j.row, j.col) for j in made}) == 12
+    corner = next(j for j in made if (j.row, j.col) == (2, 3))
+    assert corner.children == (((4, 6), (4, 7)), ((5, 6), (5, 7))) and corner.shape == (350 - 256, 500 - 384)
+    assert pyramid.arrived(3, 0, 0, "top") is None  # nothing above the smallest overview
+
+
 def test_missing_repeated_and_badly_sized_tiles_are_refused(tmp_path):
     grid = Grid(UTM_36S, from_origin(0, 0, 10, 10), 100, 100)
     tile = encode_tile(np.zeros((64, 64), np.float32), 64, NODATA)
     with pytest.raises(ValueError, match="multiple of 16"):
         CogWriter(tmp_path / "x.tif", grid, 50, NODATA, {})
     with CogWriter(tmp_path / "x.tif", grid, 64, NODATA, {}) as writer:
-        writer.add(0, 0, tile)
+        writer.add(0, 0, 0, tile.data)
         with pytest.raises(ValueError, match="given twice"):
-            writer.add(0, 0, tile)
-        with pytest.raises(ValueError, match="3 tiles were never given"):
+            writer.add(0, 0, 0, tile.data)
+        with pytest.raises(ValueError, match="3 tiles of level 0 were never given"):
             writer.finish()
