@@ -1,11 +1,13 @@
 """build-activity benchmark: the whole build against the time to just read its bands, on 1 and 2 Dask workers.
 
-Generates (once, into ``benchmarks/_data/``, never committed) two SYNTHETIC scene sets
-with ``data/build_demo_scenes.py``: 1024 x 1024 pixels at 10 m (10 km across) and
-2048 x 2048 (4x the area), each with 15 dates (2020-2022) of B02 B03 B04 B08 (10 m),
-B11 B12 SCL (20 m) as DEFLATE GeoTIFFs in 256-pixel blocks. Then, for 1 and 2 workers
-at both sizes, in a fresh Python process with a fresh ``dask.distributed.LocalCluster``
-(processes, one thread each), so that no run's memory is counted in another's:
+Generates (once, into ``benchmarks/_data/``, never committed) SYNTHETIC scene sets with
+``data/build_demo_scenes.py``: by default 1024 x 1024 pixels at 10 m (10 km across),
+2048 x 2048 and 4096 x 4096 (41 km across, a seventh of a Sentinel-2 tile), each 4x
+the area of the one before, with 15 dates (2020-2022) of B02 B03 B04 B08 (10 m), B11
+B12 SCL (20 m) as DEFLATE GeoTIFFs in 256-pixel blocks (the largest takes about 7
+minutes to generate and 760 MB). Then, for 1 and 2 workers at each size, in a fresh
+Python process with a fresh ``dask.distributed.LocalCluster`` (processes, one thread
+each), so that no run's memory is counted in another's:
 
 - **the plain read**, the floor the ratios are taken against: the files the build
   reads (B02 B03 B04 B08 B11 SCL of all dates) read whole with rasterio, one after the
@@ -24,9 +26,12 @@ at both sizes, in a fresh Python process with a fresh ``dask.distributed.LocalCl
   makes it slower than the plain read on one worker: a more lenient floor, printed too.
 
 It prints megapixels (of the 10 m output grid) per second, the warm build's ratio to
-both floors, the cold and warm speed-ups of 2 workers over 1, and the peak memories at
-1x and 4x area with the same 512-pixel tiles. Run: ``python benchmarks/bench_activity.py``
-(``--small`` for a quick run). The machine should be otherwise idle: it prints the load
+both floors, the cold and warm speed-ups of 2 workers over 1 at each size, and the peak
+memories of each size against the one 4x smaller, with the same 512-pixel tiles. The
+speed-up grows with the size: a build has fixed costs that more workers do not share
+(listing the scenes, each worker opening every input file once, writing the files),
+and 1 megapixel is only 4 tiles. Run: ``python benchmarks/bench_activity.py``
+(``--sizes 1024 2048`` for fewer sizes, ``--small`` for a quick run). The machine should be otherwise idle: it prints the load
 average before and after.
 """
 
@@ -170,22 +175,32 @@ def run_in_subprocess(scenes: Path, workers: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+DEFAULT_SIZES_PX = (1024, 2048, 4096)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="512 and 1024 pixels instead of 1024 and 2048")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=DEFAULT_SIZES_PX,
+        metavar="PX",
+        help="scene widths in pixels, each twice the one before (default 1024 2048 4096: 1, 4.2 and 16.8 megapixels)",
+    )
+    parser.add_argument("--small", action="store_true", help="512 and 1024 pixels: a quick run")
     parser.add_argument("--one", nargs=2, metavar=("SCENES", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_config(Path(args.one[0]), int(args.one[1]))))
         return
+    sizes = (512, 1024) if args.small else tuple(args.sizes)
+    if any(b != 2 * a for a, b in zip(sizes, sizes[1:], strict=False)):
+        parser.error("each size must be twice the one before (4x the area)")
     DATA.mkdir(exist_ok=True)
-    base_px = 512 if args.small else 1024
-    base, large = scenes_of_size(base_px), scenes_of_size(2 * base_px)
+    folders = {size: scenes_of_size(size) for size in sizes}
     load_before = os.getloadavg()
-    results = {}
-    for area, scenes in (("1x", base), ("4x", large)):
-        for workers in (1, 2):
-            results[f"{area} area, {workers} worker{'s' * (workers > 1)}"] = run_in_subprocess(scenes, workers)
+    results = {(size, workers): run_in_subprocess(folders[size], workers) for size in sizes for workers in (1, 2)}
     load_after = os.getloadavg()
     print(f"\nsynthetic scenes: 15 dates (5 a year, 2020-2022), {TILE_PX}-pixel tiles, build = 2 periods")
     print(
@@ -194,33 +209,32 @@ def main() -> None:
         "cold = first build on fresh workers, warm = the next one"
     )
     header = ("configuration", "grid MP", "plain s", "chunked s", "cold s", "warm s", "MP/s", "warm/plain")
-    print("{:20s} {:>7s} {:>8s} {:>9s} {:>7s} {:>7s} {:>6s} {:>10s}".format(*header), end="")
+    print("{:22s} {:>7s} {:>8s} {:>9s} {:>7s} {:>7s} {:>6s} {:>10s}".format(*header), end="")
     print(" {:>13s} {:>10s} {:>10s} {:>10s}".format("warm/chunked", "workers", "client", "client CPU"))
-    for name, r in results.items():
+    for (size, workers), r in results.items():
+        name = f"{size} px, {workers} worker{'s' * (workers > 1)}"
         print(
-            f"{name:20s} {r['megapixels']:7.2f} {r['plain_s']:8.2f} {r['floor_s']:9.2f} {r['cold_s']:7.2f} "
+            f"{name:22s} {r['megapixels']:7.2f} {r['plain_s']:8.2f} {r['floor_s']:9.2f} {r['cold_s']:7.2f} "
             f"{r['build_s']:7.2f} {r['megapixels'] / r['build_s']:6.2f} {r['build_s'] / r['plain_s']:9.2f}x "
             f"{r['build_s'] / r['floor_s']:12.2f}x {r['worker_peak_mib']:6.0f} MiB {r['client_peak_mib']:6.0f} MiB "
             f"{r['client_cpu_s']:8.2f} s"
         )
-    one, two = results["1x area, 1 worker"], results["1x area, 2 workers"]
-    big_one, big = results["4x area, 1 worker"], results["4x area, 2 workers"]
-    print(
-        f"\nbuild on 1 worker (warm): {one['build_s'] / one['plain_s']:.2f}x (1x area) and "
-        f"{big_one['build_s'] / big_one['plain_s']:.2f}x (4x) the plain one-thread read of its bands (goal: within 4x); "
-        f"{one['build_s'] / one['floor_s']:.2f}x and {big_one['build_s'] / big_one['floor_s']:.2f}x the chunked read "
-        "on that worker"
-    )
-    print(
-        f"2 workers vs 1: {one['build_s'] / two['build_s']:.2f}x faster at 1x area, "
-        f"{big_one['build_s'] / big['build_s']:.2f}x at 4x (warm; cold {one['cold_s'] / two['cold_s']:.2f}x and "
-        f"{big_one['cold_s'] / big['cold_s']:.2f}x) (goal: >= 1.7x)"
-    )
-    print(
-        f"peak memory at 4x area vs 1x (same tiles, 2 workers): largest worker "
-        f"{big['worker_peak_mib'] / two['worker_peak_mib']:.2f}x, this process "
-        f"{big['client_peak_mib'] / two['client_peak_mib']:.2f}x (goal: within 1.2x)"
-    )
+    print()
+    for size in sizes:
+        one, two = results[(size, 1)], results[(size, 2)]
+        print(
+            f"{size} px ({one['megapixels']:.1f} MP): 1 worker (warm) {one['build_s'] / one['plain_s']:.2f}x the plain "
+            f"one-thread read (goal: within 4x), {one['build_s'] / one['floor_s']:.2f}x the chunked read; "
+            f"2 workers {one['build_s'] / two['build_s']:.2f}x faster than 1 (cold {one['cold_s'] / two['cold_s']:.2f}x) "
+            "(goal: >= 1.7x)"
+        )
+    for small, large in zip(sizes, sizes[1:], strict=False):
+        a, b = results[(small, 2)], results[(large, 2)]
+        print(
+            f"peak memory at {large} px vs {small} px (4x area, same tiles, 2 workers): largest worker "
+            f"{b['worker_peak_mib'] / a['worker_peak_mib']:.2f}x, this process "
+            f"{b['client_peak_mib'] / a['client_peak_mib']:.2f}x (goal: within 1.2x)"
+        )
     print(f"load average (1, 5, 15 min): before {_load(load_before)}, after {_load(load_after)}; {os.cpu_count()} CPUs")
 
 
