@@ -51,12 +51,16 @@ timeouts of :data:`STAC_API_TIMEOUT_S` and :data:`STAC_API_RETRIES`.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 import re
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
+
+from geo.errors import InputError
 
 BLACKHOLE_PROXY = "http://127.0.0.1:1"
 OFFLINE_GDAL_CONFIG: dict[str, str] = {
@@ -258,3 +262,72 @@ def local_only_stac_io(root: str | os.PathLike | None = None):
             return super().read_text(source, *args, **kwargs)
 
     return _LocalOnly()
+
+
+# Address classes from the most public to the most private. A STAC API's assets may be on
+# addresses as private as the API's own, never more: a public API cannot send the reads to
+# this machine, its network or a cloud metadata service (169.254.169.254).
+PUBLIC, PRIVATE, LOOPBACK, LINK_LOCAL = range(4)
+ADDRESS_CLASS_NAMES = {
+    PUBLIC: "a public address",
+    PRIVATE: "a private or reserved address",
+    LOOPBACK: "this machine (loopback)",
+    LINK_LOCAL: "a link-local address (where cloud metadata services answer)",
+}
+
+
+def address_class(host: str) -> int:
+    """How private ``host`` is: the most private class of the addresses it resolves to.
+
+    Raises :class:`OSError` when the name does not resolve.
+    """
+    return max(_address_class(address) for address in _addresses(host))
+
+
+def require_asset_host(url: str, api_url: str, what: str) -> None:
+    """Refuse an asset ``url`` on an address more private than the STAC API's (see :data:`ADDRESS_CLASS_NAMES`).
+
+    ``what`` names the item and asset in the message. The check resolves the names once
+    (cached); a name that resolves otherwise later (DNS rebinding) is not caught.
+    """
+    host = urllib.parse.urlsplit(url).hostname or ""
+    api_host = urllib.parse.urlsplit(api_url).hostname or ""
+    try:
+        asset_class = address_class(host)
+    except OSError:
+        raise InputError(f"{what} is on {host!r}, a host name that does not resolve") from None
+    try:
+        api_class = address_class(api_host)
+    except OSError:
+        api_class = PUBLIC
+    if asset_class > api_class:
+        raise InputError(
+            f"{what} is on {host} ({ADDRESS_CLASS_NAMES[asset_class]}), more private than the STAC API's host "
+            f"{api_host} ({ADDRESS_CLASS_NAMES[api_class]}): refused, not read"
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _addresses(host: str) -> tuple[str, ...]:
+    import socket
+
+    try:
+        return (str(ipaddress.ip_address(host.strip("[]"))),)
+    except ValueError:
+        pass
+    return tuple(sorted({info[4][0] for info in socket.getaddrinfo(host, None)}))
+
+
+def _address_class(text: str) -> int:
+    address = ipaddress.ip_address(text.split("%")[0])
+    if getattr(address, "ipv4_mapped", None):
+        address = address.ipv4_mapped
+    if address.is_link_local:
+        return LINK_LOCAL
+    if address.is_loopback:
+        return LOOPBACK
+    if address.is_private or address.is_reserved or address.is_unspecified or address.is_multicast:
+        return PRIVATE
+    if address in ipaddress.ip_network("100.64.0.0/10"):  # carrier-grade NAT: not the internet either
+        return PRIVATE
+    return PUBLIC

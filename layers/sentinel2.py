@@ -108,6 +108,7 @@ from layers.network import (
     local_only_stac_io,
     redact_url,
     remote_reads,
+    require_asset_host,
     stac_api_access,
     vsicurl_path,
 )
@@ -990,6 +991,7 @@ def _item_scene(origin: str, item, remote: bool = False) -> Scene:
                     f"{LAYER}: {what}: asset {key} is {redact_url(href)}, not an http(s) URL; "
                     "minewatch reads the assets of a STAC API over http(s) only"
                 )
+            require_asset_host(href, origin, f"{LAYER}: {what}: asset {key}")
             source = vsicurl_path(href)
         else:
             if "://" in href and not href.startswith("file://"):
@@ -1085,8 +1087,53 @@ def _api_scenes(url: str, query: SceneQuery) -> list[Scene]:
             f"{where}: the search ({query.describe()}) finds more than {query.max_items} items; "
             "narrow --bbox or --datetime, lower --max-cloud, or raise --max-items"
         )
+    items = latest_processing(items)
     with concurrent.futures.ThreadPoolExecutor(min(REMOTE_DESCRIBE_THREADS, len(items))) as pool:
         return list(pool.map(lambda item: _item_scene(shown, item, remote=True), items))
+
+
+def latest_processing(items: list) -> list:
+    """The items less those another item replaces: the same acquisition (time to the second) of the same tile,
+    processed again. The one kept has the highest ``s2:processing_baseline``, then the latest ``updated`` (or
+    ``created``), then the greatest id; the order of the search is kept.
+
+    A STAC API lists a reprocessed acquisition beside the first processing (Earth Search
+    has both for many 2021-2022 dates); used twice, one date would count twice in the
+    median. The tile is ``s2:mgrs_tile`` (Planetary Computer), Earth Search's
+    ``mgrs:utm_zone``/``mgrs:latitude_band``/``mgrs:grid_square``, or else the item's
+    bounding box to about 10 m.
+    """
+    best: dict[tuple, object] = {}
+    for item in items:
+        key = (_acquired(item), _tile_of(item))
+        if key not in best or _processing_rank(item) > _processing_rank(best[key]):
+            best[key] = item
+    kept = {id(item) for item in best.values()}
+    return [item for item in items if id(item) in kept]
+
+
+def _acquired(item) -> str:
+    when = item.datetime or _parse_datetime(item.properties.get("start_datetime"))
+    return when.strftime("%Y-%m-%dT%H:%M:%S") if when else item.id
+
+
+def _tile_of(item) -> tuple:
+    properties = item.properties
+    if properties.get("s2:mgrs_tile"):
+        return (str(properties["s2:mgrs_tile"]),)
+    grid = tuple(str(properties.get(k, "")) for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square"))
+    if any(grid):
+        return grid
+    return tuple(round(value, 4) for value in (item.bbox or []))
+
+
+def _processing_rank(item) -> tuple:
+    properties = item.properties
+    try:
+        baseline = float(properties.get("s2:processing_baseline") or 0)
+    except (TypeError, ValueError):
+        baseline = 0.0
+    return baseline, str(properties.get("updated") or properties.get("created") or ""), item.id
 
 
 def _search(url: str, query: SceneQuery, where: str) -> list:

@@ -12,6 +12,7 @@ import http.server
 import json
 import multiprocessing
 import os
+import re
 import tempfile
 import threading
 import time
@@ -311,3 +312,29 @@ def test_the_command_line_applies_the_policy_first(tmp_path, capsys):
         code = app.main(["build-activity", "--scenes", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
         assert code == 2 and "no such file or folder" in capsys.readouterr().err
         assert offline_policy_applied()
+
+
+@pytest.mark.parametrize(
+    ("asset", "api", "refused"),
+    [
+        ("http://10.0.0.5/b04.tif", "https://8.8.8.8/v1", "a private or reserved address"),
+        ("http://127.0.0.1:8080/b04.tif", "https://8.8.8.8/v1", "this machine (loopback)"),
+        ("http://169.254.169.254/latest/b04.tif", "http://127.0.0.1:9000/v1", "a link-local address"),
+        ("http://[::ffff:169.254.169.254]/b04.tif", "http://10.1.1.1/v1", "a link-local address"),
+        ("http://[fe80::1]/b04.tif", "http://[::1]/v1", "a link-local address"),
+        ("http://100.64.1.1/b04.tif", "https://8.8.8.8/v1", "a private or reserved address"),
+        ("http://93.184.216.34/b04.tif", "https://8.8.8.8/v1", None),
+        ("http://127.0.0.1:8080/b04.tif", "http://localhost:9000/v1", None),  # a local mirror and its files
+        ("http://192.168.1.20/b04.tif", "http://127.0.0.1:9000/v1", None),
+    ],
+)
+def test_stac_assets_may_not_be_on_more_private_addresses_than_the_api(asset, api, refused):
+    from geo.errors import InputError
+    from layers.network import require_asset_host
+
+    if refused is None:
+        require_asset_host(asset, api, "item x: asset red")
+        return
+    with pytest.raises(InputError, match=re.escape(refused)) as error:
+        require_asset_host(asset, api, "item x: asset red")
+    assert str(error.value).startswith("item x: asset red is on ") and "refused, not read" in str(error.value)

@@ -165,6 +165,21 @@ def stac_api(root_url: str, items: list[dict], conforms_to: list[str] = CONFORMS
     return {path: landing, f"{path}/search": search}
 
 
+def reprocessed(items: list[dict]) -> list[dict]:
+    """Each item, then the same acquisition processed again (a higher baseline), as Earth Search lists them."""
+    listed = []
+    for item in items:
+        tile = {"mgrs:utm_zone": 36, "mgrs:latitude_band": "K", "mgrs:grid_square": "VD"}
+        first = {**item, "properties": {**item["properties"], **tile, "s2:processing_baseline": "04.00"}}
+        again = {
+            **first,
+            "id": f"{item['id']}_R",
+            "properties": {**first["properties"], "s2:processing_baseline": "05.09"},
+        }
+        listed += [first, again]
+    return listed
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory) -> RecordingServer:
     """The STAC APIs: ``/stac/v1`` (good), ``/no-scl/v1``, ``/hostile/v1``, ``/no-search/v1``; ``/scenes/`` files."""
@@ -177,6 +192,10 @@ def api(tmp_path_factory) -> RecordingServer:
     hostile = [{**item, "assets": {**item["assets"], "scl": {"href": "/etc/passwd"}}} for item in items]
     server.routes.update(stac_api(f"{server.url}/hostile/v1", hostile))
     server.routes.update(stac_api(f"{server.url}/no-search/v1", items, conforms_to=CONFORMS_TO[:1]))
+    metadata = "http://169.254.169.254/latest/meta-data/scl.tif"  # a cloud metadata service, never to be asked
+    to_metadata = [{**item, "assets": {**item["assets"], "scl": {"href": metadata}}} for item in items]
+    server.routes.update(stac_api(f"{server.url}/metadata/v1", to_metadata))
+    server.routes.update(stac_api(f"{server.url}/reprocessed/v1", reprocessed(items)))
     server.routes["/not-stac"] = lambda *a: (200, "text/html", b"<html>a web page</html>")
     with server:
         yield server
@@ -248,6 +267,13 @@ def test_max_cloud_is_searched_and_checked(api, offline):
     assert scenes[0].band("B04").scale == pytest.approx(1e-4) and scenes[0].band("B04").offset == pytest.approx(-0.1)
 
 
+def test_a_reprocessed_acquisition_is_used_once_in_its_latest_processing(api, offline):
+    query = SceneQuery(bbox=(32.2, -19.7, 32.4, -19.5), datetime="2021-01-01/2021-12-31")
+    scenes = find_scenes(f"{api.url}/reprocessed/v1", query)
+    plain = find_scenes(f"{api.url}/stac/v1", query)
+    assert [s.scene_id for s in scenes] == [f"{s.scene_id}_R" for s in plain] and len(plain) == 5
+
+
 def test_an_unreachable_api_is_one_line_naming_it(offline, tmp_path, capsys):
     with RecordingServer(log_dir=tmp_path) as gone:
         url = f"{gone.url}/stac/v1"
@@ -264,6 +290,12 @@ def test_an_unreachable_api_is_one_line_naming_it(offline, tmp_path, capsys):
         ("/stac/v1", ["--datetime", "2021-01-01/2021-12-31", "--max-cloud", "0"], "found no items"),
         ("/no-scl/v1", ["--datetime", "2021-06-01/2021-12-31"], ": lacks SCL (has B02, B03, B04, B08, B11); every"),
         ("/hostile/v1", ["--datetime", "2021-06-01/2021-12-31"], "asset scl is /etc/passwd, not an http(s) URL"),
+        (
+            "/metadata/v1",
+            ["--datetime", "2021-06-01/2021-12-31"],
+            "asset scl is on 169.254.169.254 (a link-local address (where cloud metadata services answer)), more "
+            "private than the STAC API's host 127.0.0.1",
+        ),
         ("/no-search/v1", ["--datetime", "2021"], "offers no item search"),
         ("/not-stac", ["--datetime", "2021"], "is not a STAC API landing page"),
         ("/missing/v1", ["--datetime", "2021"], "is not a STAC API landing page (HTTP 404)"),
