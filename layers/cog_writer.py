@@ -78,7 +78,7 @@ def encode_tile(values: np.ndarray, tile_px: int, nodata: float) -> EncodedTile:
 
     Runs where the tile was computed, so that compressing a raster spreads over the
     workers. ``reduced`` is the tile at half resolution (:func:`reduce_half`), from
-    which the client builds the overviews.
+    which :func:`overview_tile` makes the overview tile above it.
     """
     return EncodedTile(_deflate(values, tile_px, nodata), reduce_half(values, nodata))
 
