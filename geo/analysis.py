@@ -502,22 +502,50 @@ def _outside_table(footprints: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def _overlap_table(concessions, licences, in_force: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for i, j, shared in licence_overlaps(licences):
-        together = [label for label in in_force.columns if in_force.at[i, label] and in_force.at[j, label]]
-        if not together:
-            continue
-        first, second = sorted([i, j], key=lambda k: concessions.at[k, "concession_id"])
-        rows.append(
-            {
-                "concession_id": concessions.at[first, "concession_id"],
-                "other_concession_id": concessions.at[second, "concession_id"],
-                "holder": concessions.at[first, "holder"],
-                "shared_ha": float(area_ha(np.array([shared]))[0]),
-                "first_period": together[0],
-                "last_period": together[-1],
-                "geometry": shared,
-            }
-        )
+    """Licences that share ground and were in force together: one row per pair.
+
+    The concession with the smaller id comes first (and gives ``holder``);
+    ``first_period`` and ``last_period`` are the first and last columns of ``in_force``
+    in which both were in force; pairs never in force together are left out. Rows of
+    ``concessions`` and ``in_force`` are taken by position, as ``licences``. Worked on
+    arrays of all pairs at once: a dense field has thousands of pairs, and per-pair
+    ``.at`` lookups and ``area_ha`` calls cost more than finding the pairs.
+    """
     columns = ["concession_id", "other_concession_id", "holder", "shared_ha", "first_period", "last_period", "geometry"]
-    return pd.DataFrame(rows, columns=columns)
+    pairs = licence_overlaps(licences)
+    if not pairs or in_force.shape[1] == 0:
+        return pd.DataFrame(columns=columns)
+    left = np.array([i for i, _, _ in pairs])
+    right = np.array([j for _, j, _ in pairs])
+    shared = np.array([geom for _, _, geom in pairs], dtype=object)
+    together, first_period, last_period = _periods_together(in_force.to_numpy(dtype=bool), left, right)
+    ids = concessions["concession_id"].to_numpy(dtype=object)
+    swap = ids[right] < ids[left]  # as sorted() by id would order the pair: ties keep i first
+    first = np.where(swap, right, left)[together]
+    second = np.where(swap, left, right)[together]
+    labels = in_force.columns.to_numpy(dtype=object)
+    return pd.DataFrame(
+        {
+            "concession_id": ids[first],
+            "other_concession_id": ids[second],
+            "holder": concessions["holder"].to_numpy(dtype=object)[first],
+            "shared_ha": area_ha(shared[together]),
+            "first_period": labels[first_period[together]],
+            "last_period": labels[last_period[together]],
+            "geometry": shared[together],
+        },
+        columns=columns,
+    )
+
+
+def _periods_together(force: np.ndarray, left: np.ndarray, right: np.ndarray):
+    """Whether both licences of each pair were in force in some period, and the first and last such period.
+
+    ``force`` is the licences x periods table of booleans; pair ``k`` is rows
+    ``left[k]`` and ``right[k]``. Returns three arrays over the pairs: the flag, and the
+    first and last column positions (meaningless where the flag is False).
+    """
+    both = force[left] & force[right]
+    first = both.argmax(axis=1)
+    last = both.shape[1] - 1 - both[:, ::-1].argmax(axis=1)
+    return both.any(axis=1), first, last
