@@ -100,7 +100,7 @@ from geo.spectral import (
 )
 from layers.activity import Grid
 from layers.atomic import atomic_folder
-from layers.cog_writer import CogWriter, EncodedTile, Pyramid, encode_tile, overview_tile
+from layers.cog_writer import CogWriter, EncodedTile, OverviewJob, Pyramid, encode_tile, overview_tile
 from layers.dask_client import ENV_SCHEDULER, client_for
 from layers.network import is_remote_url, redact_url
 from layers.progress import ConsoleProgress
@@ -566,11 +566,8 @@ def run_tiles(
                     written += 1
                     above = pyramid.arrived(level, row, col, runner.handle(future))
                     if above is not None:
-                        children = [list(row) for row in above.children]
-                        task = runner.submit(
-                            overviews_task, children, above.shape, first.tile_px, priority=PRIORITY[OVERVIEWS]
-                        )
-                        pending[task] = (OVERVIEWS, (above.level, above.row, above.col))
+                        overview = _submit_overview(runner, above, first.tile_px)
+                        pending[overview] = (OVERVIEWS, (above.level, above.row, above.col))
                     if stage == SCORES:
                         scored += 1
                         if scored % TRIM_EVERY_TILES == 0:
@@ -607,6 +604,12 @@ def _submit(runner: _Runner, stage: int, job: TileJob, results: list[dict]):
     around = [[results[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
     around[1][1] = results[CHANGES][(job.row, job.col)]
     return runner.submit(encoded_scores_task, _without_scenes(job), around, priority=PRIORITY[SCORES])
+
+
+def _submit_overview(runner: _Runner, above: OverviewJob, tile_px: int):
+    """Start :func:`overviews_task` for an overview tile whose 2 x 2 tiles below are all done."""
+    children = [list(pair) for pair in above.children]  # plain lists: Dask hands the task results, not futures
+    return runner.submit(overviews_task, children, above.shape, tile_px, priority=PRIORITY[OVERVIEWS])
 
 
 def _without_scenes(job: TileJob) -> TileJob:
