@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
@@ -644,10 +646,34 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     # SQLAlchemy emits BEGIN itself (see _sqlite_begin), so DDL is transactional too.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    _switch_to_wal(cursor)
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+WAL_SWITCH_TRIES = 100
+WAL_SWITCH_WAIT_S = 0.05
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (kept in the file), waiting for other processes doing the same.
+
+    SQLite answers "database is locked" at once, without the busy timeout, when two
+    connections switch a new database's journal mode together: ``gunicorn -w 2`` on a
+    new results folder failed to boot about once in 30 starts. So the switch is tried
+    again for up to 5 s; a database already in WAL mode needs no switch.
+    """
+    for attempt in range(WAL_SWITCH_TRIES):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt + 1 == WAL_SWITCH_TRIES:
+                raise
+            time.sleep(WAL_SWITCH_WAIT_S)
 
 
 def _sqlite_begin(conn: Connection) -> None:

@@ -218,6 +218,42 @@ def test_sqlite_file_beside_the_results_in_wal_mode_with_foreign_keys(results):
     assert list(results.iterdir()) == []  # nothing inside the folder that re-analysis replaces
 
 
+def test_switching_to_wal_is_tried_again_while_another_process_switches(monkeypatch):
+    """gunicorn -w 2 on a new results folder: SQLite answers "locked" at once, without its busy timeout, to the
+    second of two connections switching the new file to WAL (about 1 start in 30 failed to boot)."""
+    import sqlite3
+
+    class Cursor:
+        def __init__(self, failures: list[str]):
+            self.failures, self.switches = failures, 0
+
+        def execute(self, sql: str):
+            if sql == "PRAGMA journal_mode":
+                self.mode = "delete"
+            else:
+                self.switches += 1
+                if self.failures:
+                    raise sqlite3.OperationalError(self.failures.pop(0))
+                self.mode = "wal"
+            return self
+
+        def fetchone(self):
+            return (self.mode,)
+
+    monkeypatch.setattr(rs, "WAL_SWITCH_WAIT_S", 0)
+    busy = Cursor(["database is locked", "database is locked"])
+    rs._switch_to_wal(busy)
+    assert busy.switches == 3 and busy.mode == "wal"
+    broken = Cursor(["disk I/O error"])
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        rs._switch_to_wal(broken)
+    assert broken.switches == 1  # only a lock is waited for
+    stuck = Cursor(["database is locked"] * rs.WAL_SWITCH_TRIES)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        rs._switch_to_wal(stuck)
+    assert stuck.switches == rs.WAL_SWITCH_TRIES
+
+
 def test_database_url_from_argument_then_environment(tmp_path, monkeypatch):
     explicit = f"sqlite:///{tmp_path / 'explicit.sqlite'}"
     monkeypatch.setenv(rs.DATABASE_URL_ENV, f"sqlite:///{tmp_path / 'env.sqlite'}")
