@@ -63,6 +63,7 @@ import ctypes
 import dataclasses
 import datetime as dt
 import importlib.metadata
+import itertools
 import math
 import os
 import platform
@@ -292,6 +293,12 @@ def _task_env(job: TileJob) -> Iterator[None]:
     files kept open, :func:`layers.sentinel2.keep_files_open`, for the neighbouring
     tiles' halos) and one GDAL thread: the workers, not GDAL, use the cores, so that
     ``n`` single-threaded workers on ``n`` cores do not oversubscribe them.
+
+    Every :data:`TRIM_EVERY_TILES` tasks the process gives freed heap memory back to the
+    system (:func:`_release_freed_memory`): tiles' arrays come from the heap
+    (:func:`_tile_arrays_from_the_heap`), and without it a worker's resident memory crept
+    up with the number of tiles (peak 525 MiB at 16.8 megapixels against 430 MiB at 4.2;
+    with it 469 and 412 MiB, at no time measurable between runs).
     """
     _tile_arrays_from_the_heap()
     settings = {}
@@ -301,9 +308,12 @@ def _task_env(job: TileJob) -> Iterator[None]:
         settings["GDAL_NUM_THREADS"] = 1
     with rasterio.Env(**settings) if settings else nullcontext(), keep_files_open(job.session):
         yield
+    if next(_TASKS_RUN) % TRIM_EVERY_TILES == 0:
+        _release_freed_memory()
 
 
 _HEAP_TUNED = []
+_TASKS_RUN = itertools.count(1)  # tasks run in this process (a Dask worker's threads share it)
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 TILE_HEAP_BYTES = 32 << 20  # glibc's largest mmap threshold on 64-bit systems
 
