@@ -75,6 +75,24 @@ def field_concessions() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=list(boxes.values()), crs="EPSG:20936")
 
 
+def analyse_field(paths: dict[str, Path], settings=None, concessions=None, production=None, executor=None):
+    """``run_analysis`` of a field :func:`write_field` wrote (its concessions or production replaced if given)."""
+    from geo.analysis import run_analysis
+    from geo.settings import Settings
+    from layers.activity import find_activity_rasters
+    from layers.concessions import read_concessions
+    from layers.tables import read_national, read_production
+
+    return run_analysis(
+        concessions if concessions is not None else read_concessions(paths["concessions"]).table,
+        production if production is not None else read_production(paths["production"]).table,
+        read_national(paths["national"]).table,
+        find_activity_rasters(paths["activity"]),
+        settings or Settings(),
+        executor=executor,
+    )
+
+
 def write_field(folder: Path, pit_growth_m: float = 20.0) -> dict[str, Path]:
     """Write the small field's files into ``folder``; return their paths by layer."""
     folder.mkdir(parents=True, exist_ok=True)

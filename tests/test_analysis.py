@@ -8,20 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo.analysis import run_analysis
-from geo.settings import Settings
-from layers.activity import find_activity_rasters
 from layers.concessions import read_concessions
 from layers.results import read_analysis, write_analysis
-from layers.tables import read_national, read_production
-
-
-def analyse(paths, settings=None, concessions=None, production=None):
-    settings = settings or Settings()
-    concessions = concessions if concessions is not None else read_concessions(paths["concessions"]).table
-    production = production if production is not None else read_production(paths["production"]).table
-    national = read_national(paths["national"]).table
-    return run_analysis(concessions, production, national, find_activity_rasters(paths["activity"]), settings)
+from layers.tables import read_production
+from tests.conftest import analyse_field
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +19,7 @@ def field_analysis(tmp_path_factory):
     from tests.conftest import write_field
 
     paths = write_field(tmp_path_factory.mktemp("field"))
-    return paths, analyse(paths)
+    return paths, analyse_field(paths)
 
 
 def flagged(analysis, flag_type):
@@ -127,7 +117,7 @@ def test_flag_ids_stable_under_row_reordering(field_analysis, seed):
     rng = np.random.default_rng(seed)
     concessions = read_concessions(paths["concessions"]).table
     production = read_production(paths["production"]).table
-    shuffled = analyse(
+    shuffled = analyse_field(
         paths,
         concessions=concessions.iloc[rng.permutation(len(concessions))],
         production=production.iloc[rng.permutation(len(production))],

@@ -16,13 +16,12 @@ import shapely
 
 import app
 import geo.scan as scan_module
-from geo.analysis import run_analysis, scan_jobs
+from geo.analysis import scan_jobs
 from geo.errors import InputError
 from geo.settings import Settings
 from layers.activity import find_activity_rasters
 from layers.concessions import read_concessions
-from layers.tables import read_national, read_production
-from tests.conftest import write_field, write_raster
+from tests.conftest import analyse_field, write_field, write_raster
 
 distributed = pytest.importorskip("distributed")
 
@@ -74,17 +73,6 @@ def assert_same_analysis(got, expected):
         assert list(shapely.to_wkb(a.geometry.to_numpy())) == list(shapely.to_wkb(b.geometry.to_numpy())), name
 
 
-def analyse_field(paths, executor=None):
-    return run_analysis(
-        read_concessions(paths["concessions"]).table,
-        read_production(paths["production"]).table,
-        read_national(paths["national"]).table,
-        find_activity_rasters(paths["activity"]),
-        Settings(),
-        executor=executor,
-    )
-
-
 def test_the_demo_on_a_cluster_equals_the_in_process_run(cluster):
     here = app.analyze_inputs(demo_args(), Recorder())
     progress = Recorder()
@@ -103,7 +91,7 @@ def test_many_small_bands_join_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(scan_module, "TARGET_BAND_PIXELS", 48 * 100)
     here = analyse_field(paths)
     with concurrent.futures.ThreadPoolExecutor(2) as executor:
-        there = analyse_field(paths, executor)
+        there = analyse_field(paths, executor=executor)
     assert_same_analysis(there, here)
     assert there.footprints["area_ha"].max() > 5  # the 7 ha pit of B crosses bands and stays one footprint
 

@@ -12,34 +12,19 @@ from dashboard import create_app
 from dashboard.callbacks.details import review_view
 from dashboard.callbacks.review import store_review
 from dashboard.state import state
-from geo.analysis import run_analysis
-from geo.settings import Settings
-from layers.activity import find_activity_rasters
-from layers.concessions import read_concessions
 from layers.results import read_analysis, write_analysis
 from layers.review_store import open_store
-from layers.tables import read_national, read_production
-from tests.conftest import write_field
+from tests.conftest import analyse_field, write_field
 
 ORIGIN = {"Origin": "http://localhost"}
 PASSWORD = "correct horse battery"
-
-
-def analyse(paths):
-    return run_analysis(
-        read_concessions(paths["concessions"]).table,
-        read_production(paths["production"]).table,
-        read_national(paths["national"]).table,
-        find_activity_rasters(paths["activity"]),
-        Settings(),
-    )
 
 
 @pytest.fixture
 def site(tmp_path):
     """A dashboard over a saved analysis with one team member, alice."""
     paths = write_field(tmp_path / "field")
-    results = write_analysis(analyse(paths), tmp_path / "results")
+    results = write_analysis(analyse_field(paths), tmp_path / "results")
     with open_store(results) as store:
         store.add_user("alice", PASSWORD, "team")
         store.add_user("bob", PASSWORD, "team")
@@ -126,7 +111,7 @@ def test_removed_user_loses_access_at_once(site):
 def test_review_survives_a_new_analysis_into_the_same_folder(site):
     server, results, flag_id, paths = site
     save_as(server, "alice", flag_id, "confirmed", "kept", 0)
-    write_analysis(analyse(paths), results)  # re-run: the folder is replaced
+    write_analysis(analyse_field(paths), results)  # re-run: the folder is replaced
     with open_store(results) as store:
         assert store.current()[flag_id].note == "kept"
         assert [e.new_status for e in store.history(flag_id)] == ["confirmed"]
@@ -163,7 +148,7 @@ def test_cookie_is_secure_over_tls_and_not_over_plain_http(site):
 
 def test_behind_a_proxy_the_limiter_counts_each_client_not_the_proxy(tmp_path, monkeypatch):
     paths = write_field(tmp_path / "field")
-    results = write_analysis(analyse(paths), tmp_path / "results")
+    results = write_analysis(analyse_field(paths), tmp_path / "results")
     with open_store(results) as store:
         store.add_user("alice", PASSWORD, "team")
     monkeypatch.setenv("MINEWATCH_PROXIES", "1")
