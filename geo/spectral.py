@@ -676,7 +676,7 @@ def disturbance_score(
 # such). A tile of a build runs the same method through the compiled kernels below:
 # each date's bands are turned into its NDVI, BSI and water flag in one pass
 # (:func:`observe`), and each period's composites, season pairing and changes are one
-# pass over the pixels (:func:`period_changes`), with no stack of every date's bands and
+# pass over the pixels (:func:`period_evidence`), with no stack of every date's bands and
 # no temporary array per step. Their results equal the numpy steps' (tested), except
 # that the season-paired composite is always the median of the paired observations:
 # the numpy path reuses the all-dates composite when every observation of the *tile*
@@ -858,22 +858,21 @@ class Evidence:
     flags: np.ndarray
 
 
-def period_changes(
+def period_evidence(
     observed: np.ndarray,
     water: np.ndarray,
     days: np.ndarray,
     base_observed: np.ndarray,
     base_days: np.ndarray,
     baseline: Baseline,
-    corridor: np.ndarray,
     params: ScoreParameters = ScoreParameters(),
-) -> Changes:
-    """A period's :class:`Changes` against the baseline from its dates' :func:`observe` results.
+) -> Evidence:
+    """A period's :class:`Evidence` in one pass over the pixels: composites, season pairing, loss, gain, flags.
 
-    The same as :func:`pixel_changes` of :func:`period_state` of the season-matched
-    (:func:`geo.composite.season_matched`) observations, without the intermediate arrays
-    (see the note above :func:`observe` for the one difference):
-    :func:`changes_of_evidence` of :func:`period_evidence`.
+    With :func:`changes_of_evidence` (in a later task, once the river corridor around the
+    tile is known) it gives what :func:`pixel_changes` of :func:`period_state` of the
+    season-matched (:func:`geo.composite.season_matched`) observations gives, without the
+    intermediate arrays (see the note above :func:`observe` for the one difference).
 
     Parameters
     ----------
@@ -886,27 +885,8 @@ def period_changes(
         The same for the baseline's dates.
     baseline:
         :func:`baseline_of` the baseline's dates (or :func:`baseline_reference`).
-    corridor:
-        The river corridor (:func:`river_corridor`), ``(row, column)``.
     params:
         Season window and thresholds.
-    """
-    evidence = period_evidence(observed, water, days, base_observed, base_days, baseline, params)
-    return changes_of_evidence(evidence, corridor)
-
-
-def period_evidence(
-    observed: np.ndarray,
-    water: np.ndarray,
-    days: np.ndarray,
-    base_observed: np.ndarray,
-    base_days: np.ndarray,
-    baseline: Baseline,
-    params: ScoreParameters = ScoreParameters(),
-) -> Evidence:
-    """A period's :class:`Evidence` in one pass over the pixels: composites, season pairing, loss, gain, flags.
-
-    Arguments as :func:`period_changes`, without the corridor.
     """
     observed = np.ascontiguousarray(observed, dtype=np.float32)
     base_observed = np.ascontiguousarray(base_observed, dtype=np.float32)

@@ -271,9 +271,9 @@ def observed_dates(bands: np.ndarray, clear: np.ndarray, threshold: float) -> tu
 
 @pytest.mark.parametrize(("base_dates", "period_dates"), [(5, 5), (3, 6), (1, 2), (4, 0), (0, 3)])
 def test_fused_tile_kernels_equal_the_numpy_steps(base_dates, period_dates):
-    """observe, baseline_of and period_changes against observation_indices ... pixel_changes."""
+    """observe, baseline_of and period_evidence + changes_of_evidence against observation_indices ... pixel_changes."""
     from geo.composite import mask_observations
-    from geo.spectral import baseline_of, period_changes, water_of
+    from geo.spectral import baseline_of, changes_of_evidence, period_evidence, water_of
 
     rng = np.random.default_rng(10 * base_dates + period_dates)
     params = ScoreParameters(water_index=0.1, bare_ndvi=0.7)  # thresholds that float32 cannot hold exactly
@@ -296,7 +296,8 @@ def test_fused_tile_kernels_equal_the_numpy_steps(base_dates, period_dates):
     baseline = baseline_of(base_observed, base_water)
     for name in ("ndvi_dry", "ndvi_green", "bsi_bare", "water_any", "seen"):
         np.testing.assert_array_equal(getattr(baseline, name), getattr(reference, name), err_msg=name)
-    got = period_changes(observed, water, days, base_observed, base_days, baseline, corridor, params)
+    evidence = period_evidence(observed, water, days, base_observed, base_days, baseline, params)
+    got = changes_of_evidence(evidence, corridor)
     for name in ("loss", "gain", "kind"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
 
