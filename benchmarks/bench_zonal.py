@@ -117,10 +117,7 @@ def minewatch_zonal(path: Path, polygons: np.ndarray) -> np.ndarray:
     with raster.reader() as read:
         scan = scan_activity(
             read,
-            transform=grid.transform,
-            crs=grid.crs,
-            height=grid.height,
-            width=grid.width,
+            grid=grid,
             pieces=pieces,
             area_crs=area_crs_for(32.0, -19.6),
             threshold=THRESHOLD,

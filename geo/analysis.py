@@ -232,10 +232,7 @@ def _scan_here(periods: Iterator[_Period], area_crs, settings: Settings, progres
         with raster.reader() as read, previous_reader as read_previous:
             scan = scan_activity(
                 read,
-                transform=grid.transform,
-                crs=grid.crs,
-                height=grid.height,
-                width=grid.width,
+                grid=grid,
                 pieces=pieces,
                 area_crs=area_crs,
                 threshold=settings.activity_threshold,
@@ -277,10 +274,7 @@ def scan_band_task(job: ScanJob) -> BandScan:
     with job.raster.reader() as read, previous_reader as read_previous:
         return scan_band(
             read,
-            transform=grid.transform,
-            crs=grid.crs,
-            height=grid.height,
-            width=grid.width,
+            grid=grid,
             pieces=pieces,
             area_crs=job.area_crs,
             threshold=job.threshold,

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from affine import Affine
@@ -119,13 +120,19 @@ def strip_pixel_areas(transform, crs, area_crs, start: int, stop: int, block_cen
     return np.repeat(sampled, AREA_SAMPLE_ROWS, axis=0)[: stop - start]
 
 
+class RasterGrid(Protocol):
+    """A raster's grid as the scans need it (``layers.activity.Grid`` is one)."""
+
+    transform: Affine
+    crs: CRS
+    height: int
+    width: int
+
+
 def scan_activity(
     read: ReadRows,
     *,
-    transform: Affine,
-    crs: CRS,
-    height: int,
-    width: int,
+    grid: RasterGrid,
     pieces: RingPieces,
     area_crs: CRS,
     threshold: float,
@@ -140,8 +147,8 @@ def scan_activity(
     ----------
     read, read_previous:
         Row readers for this period and (on the same grid) the previous one.
-    transform, crs, height, width:
-        The grid of ``read``.
+    grid:
+        The grid of ``read`` (:class:`RasterGrid`, e.g. ``layers.activity.Grid``).
     pieces:
         :func:`geo.zonal.cut_rings` of the polygons, on the same grid.
     area_crs:
@@ -163,10 +170,9 @@ def scan_activity(
         sums += strip_sums
         parts.extend(strip_parts)
         if progress is not None:
-            progress(stop, height)
+            progress(stop, grid.height)
 
-    grid = (transform, crs, height, width)
-    _scan_rows(read, read_previous, grid, pieces, area_crs, threshold, min_patch_ha, (0, height), footprints, add)
+    _scan_rows(read, read_previous, grid, pieces, area_crs, threshold, min_patch_ha, (0, grid.height), footprints, add)
     if read_previous is None:
         sums[CHANNELS.index("new_active_ha")] = np.nan
     return PeriodScan(sums, parts)
@@ -175,10 +181,7 @@ def scan_activity(
 def scan_band(
     read: ReadRows,
     *,
-    transform: Affine,
-    crs: CRS,
-    height: int,
-    width: int,
+    grid: RasterGrid,
     pieces: RingPieces,
     area_crs: CRS,
     threshold: float,
@@ -200,7 +203,6 @@ def scan_band(
         strips.append((touched, strip_sums[:, touched]))
         parts.extend(strip_parts)
 
-    grid = (transform, crs, height, width)
     _scan_rows(read, read_previous, grid, pieces, area_crs, threshold, min_patch_ha, rows, True, add)
     return BandScan(rows, strips, parts)
 
@@ -226,7 +228,7 @@ def combine_bands(bands: list[BandScan], n_polygons: int, has_previous: bool) ->
 
 def _scan_rows(read, read_previous, grid, pieces, area_crs, threshold, min_patch_ha, rows, footprints, add) -> None:
     """The strips of ``rows``, in order: ``add(start, stop, sums, footprint_parts)`` for each."""
-    transform, crs, height, width = grid
+    transform, crs, height, width = grid.transform, grid.crs, grid.height, grid.width
     centre = pixel_area_ha(transform, crs, area_crs, np.array([height // 2]), np.array([width // 2]))[0, 0]
     min_pixels = min_patch_pixels(min_patch_ha, centre)
     halo = min_pixels if min_pixels > 1 else 0

@@ -12,6 +12,7 @@ from geo.crs import area_crs_for, pixel_area_ha
 from geo.footprints import merge_footprints, polygonise_strip
 from geo.scan import active_mask, scan_activity
 from geo.zonal import cut_rings
+from layers.activity import Grid
 
 UTM36S = CRS.from_epsg(32736)
 TRANSFORM = from_origin(300_000, 7_800_000, 10, 10)
@@ -47,10 +48,7 @@ def run(scores, strip_rows, min_patch_ha=0.05, previous=None, geoms=()):
         pieces = cut_rings(np.array(list(geoms), dtype=object), TRANSFORM, height, width)
         return scan_activity(
             reader(scores),
-            transform=TRANSFORM,
-            crs=UTM36S,
-            height=height,
-            width=width,
+            grid=Grid(UTM36S, TRANSFORM, width, height),
             pieces=pieces,
             area_crs=AREA,
             threshold=0.5,
