@@ -978,7 +978,7 @@ def _stac_scenes(path: Path) -> list[Scene]:
 def _item_scene(origin: str, item, remote: bool = False) -> Scene:
     """One STAC item as a scene; ``remote``: found by a STAC API search, its assets read over http(s)."""
     what = f"{origin}: item {item.id}"
-    when = item.datetime or _parse_datetime(item.properties.get("start_datetime"))
+    when = _item_datetime(item)
     if when is None:
         raise InputError(f"{LAYER}: {what}: has no datetime or start_datetime")
     bands: dict[str, BandFile] = {}
@@ -1113,8 +1113,13 @@ def latest_processing(items: list) -> list:
 
 
 def _acquired(item) -> str:
-    when = item.datetime or _parse_datetime(item.properties.get("start_datetime"))
+    when = _item_datetime(item)
     return when.strftime("%Y-%m-%dT%H:%M:%S") if when else item.id
+
+
+def _item_datetime(item):
+    """The item's acquisition time: ``datetime``, else ``start_datetime`` (None if it has neither)."""
+    return item.datetime or _parse_datetime(item.properties.get("start_datetime"))
 
 
 def _tile_of(item) -> tuple:
