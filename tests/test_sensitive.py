@@ -13,8 +13,8 @@ from dashboard.sensitive import MAX_DISPLACEMENT_M, MIN_DISPLACEMENT_M, displace
 from geo.errors import SettingsError
 from layers.results import read_analysis, write_analysis
 from layers.review_store import open_store
-from tests.conftest import write_field
-from tests.test_dashboard_reviews import ORIGIN, PASSWORD, analyse
+from tests.conftest import analyse_field, write_field
+from tests.test_dashboard_reviews import ORIGIN, PASSWORD
 
 GEOD = Geod(ellps="WGS84")
 SENSITIVE = "unlicensed_activity"
@@ -23,7 +23,7 @@ SENSITIVE = "unlicensed_activity"
 @pytest.fixture
 def served(tmp_path):
     paths = write_field(tmp_path / "field")
-    fresh = analyse(paths)
+    fresh = analyse_field(paths)
     fresh.provenance["inputs"] = [
         {"layer": f"activity {p.stem}", "path": str(p)} for p in sorted(paths["activity"].glob("*.tif"))
     ]
