@@ -15,7 +15,7 @@ medium and high probability), 10 (thin cirrus) and 11 (snow or ice) are excluded
 so those classes can be grown by a buffer of a few pixels before masking.
 
 The per-pixel reductions (:func:`nan_median`, the SCL lookup and square dilation of
-:func:`clear_mask`) are small numba kernels: each pixel's few finite values sorted on
+:func:`clear_mask`, fused into one pass) are small numba kernels: each pixel's few finite values sorted on
 their own are two to three times faster than :func:`numpy.sort` along the date axis of
 a whole tile (and much more inside the fused kernels of :mod:`geo.spectral`), with the
 same float32 values (the middle of the sorted finite values, or ``(a + b) * 0.5`` of the
@@ -24,6 +24,8 @@ run in parallel on threads too.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
@@ -68,19 +70,55 @@ def clear_mask(scl: np.ndarray, *, excluded: tuple[int, ...] = EXCLUDED_SCL, buf
     """
     classes = np.asarray(scl)
     cloudy_classes = tuple(c for c in CLOUDY_SCL if c in excluded) if buffer_px > 0 else ()
-    if classes.dtype == np.uint8:  # what the reader returns: a lookup table beats np.isin
-
-        def member(chosen):
-            return _class_table(chosen)[classes]
-    else:
-
-        def member(chosen):
-            return np.isin(classes, chosen)
-
-    clear = ~member(excluded)
+    if classes.dtype == np.uint8:  # what the reader returns: one compiled pass with lookup tables
+        flat = np.ascontiguousarray(classes).reshape(math.prod(classes.shape[:-2]), *classes.shape[-2:])
+        out = np.empty(flat.shape, dtype=bool)
+        if flat.size:
+            _clear_of_classes(flat, _class_table(excluded), _class_table(cloudy_classes), int(buffer_px), out)
+        return out.reshape(classes.shape)
+    clear = ~np.isin(classes, excluded)
     if cloudy_classes:
-        clear &= ~dilate_square(member(cloudy_classes), buffer_px)
+        clear &= ~dilate_square(np.isin(classes, cloudy_classes), buffer_px)
     return clear
+
+
+@numba.njit(cache=True, nogil=True)
+def _clear_of_classes(classes, excluded, cloudy, radius, out):  # pragma: no cover - compiled
+    """:func:`clear_mask` of uint8 classes ``(layer, row, column)``: the lookups, the square dilation of the
+    cloudy classes (running counts along rows, then down the columns a whole row at a time) and the
+    combination in one pass over each layer, without a temporary array per step."""
+    layers, rows, cols = classes.shape
+    across = np.empty((rows, cols), dtype=np.uint8)  # 1 where a cloudy class lies within radius columns
+    below = np.empty(cols, dtype=np.int32)  # per column: rows of `across` within radius that are 1
+    for k in range(layers):
+        if radius <= 0:
+            for r in range(rows):
+                for c in range(cols):
+                    out[k, r, c] = not excluded[classes[k, r, c]]
+            continue
+        for r in range(rows):
+            count = 0
+            for c in range(min(radius, cols)):
+                count += cloudy[classes[k, r, c]]
+            for c in range(cols):
+                if c + radius < cols:
+                    count += cloudy[classes[k, r, c + radius]]
+                if c - radius - 1 >= 0:
+                    count -= cloudy[classes[k, r, c - radius - 1]]
+                across[r, c] = count > 0
+        below[:] = 0
+        for r in range(min(radius, rows)):
+            for c in range(cols):
+                below[c] += across[r, c]
+        for r in range(rows):
+            if r + radius < rows:
+                for c in range(cols):
+                    below[c] += across[r + radius, c]
+            if r - radius - 1 >= 0:
+                for c in range(cols):
+                    below[c] -= across[r - radius - 1, c]
+            for c in range(cols):
+                out[k, r, c] = below[c] == 0 and not excluded[classes[k, r, c]]
 
 
 def _class_table(chosen: tuple[int, ...]) -> np.ndarray:

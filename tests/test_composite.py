@@ -181,7 +181,7 @@ def test_nan_median_is_bit_identical_to_the_sorted_median(dates):
     np.testing.assert_array_equal(nan_median(stack), sorted_nan_median(stack))
 
 
-@pytest.mark.parametrize("buffer_px", [0, 1, 2, 4])
+@pytest.mark.parametrize("buffer_px", [0, 1, 2, 4, 45])  # 45: wider than the array
 def test_clear_mask_of_uint8_classes_equals_isin_and_a_maximum_filter(buffer_px):
     from scipy import ndimage
 
@@ -196,6 +196,7 @@ def test_clear_mask_of_uint8_classes_equals_isin_and_a_maximum_filter(buffer_px)
     np.testing.assert_array_equal(clear_mask(scl, buffer_px=buffer_px), expected)
     np.testing.assert_array_equal(clear_mask(scl.astype(np.int64), buffer_px=buffer_px), expected)  # isin path
     np.testing.assert_array_equal(clear_mask(scl[1], buffer_px=buffer_px), expected[1])
+    np.testing.assert_array_equal(clear_mask(scl[:, 5:5], buffer_px=buffer_px), expected[:, 5:5])  # no rows
 
 
 def test_dilate_square_equals_a_maximum_filter_and_keeps_dates_apart():
