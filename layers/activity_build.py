@@ -183,8 +183,12 @@ def tile_window(grid: Grid, tile_px: int, row: int, col: int) -> Window:
     return Window(left, top, min(tile_px, grid.width - left), min(tile_px, grid.height - top))
 
 
-def changes_task(job: TileJob) -> np.ndarray:
+def changes_task(job: TileJob, scenes: tuple | None = None) -> np.ndarray:
     """Step 1: each period's vegetation loss, bare-soil gain and class evidence in the tile.
+
+    ``scenes``, if given, is the job's ``(baseline, periods)``, travelling apart from a
+    job without them (:func:`_without_scenes`): a build sends them to the workers once
+    (:meth:`_Runner.shared`), not in every task.
 
     Every band of the baseline and of each period is read for exactly the tile (plus a
     few pixels of SCL around it for the cloud buffer): each date's bands become its NDVI,
@@ -202,6 +206,8 @@ def changes_task(job: TileJob) -> np.ndarray:
         what travels between tasks; the score's ramps are 0.1 wide, and flags up to 255
         are exact.
     """
+    if scenes is not None:
+        job = dataclasses.replace(job, baseline=scenes[0], periods=scenes[1])
     params = job.params
     window = job.window
     out = np.full((len(job.periods), 3, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
@@ -458,6 +464,7 @@ class _Runner:
         self.client = client
         self.pool = None if client is not None else concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1)
         self.finished = None
+        self._shared: dict = {}
         if client is not None:
             from distributed import as_completed
 
@@ -479,6 +486,22 @@ class _Runner:
         future = self.client.submit(function, *args, pure=False, priority=priority)
         self.finished.add(future)
         return future
+
+    def shared(self, value):
+        """``value`` as an argument of many tasks: in this process itself; on a cluster, a future of it on every worker.
+
+        On a cluster each distinct value is sent once, not in every task that takes it: a
+        task's arguments travel through the scheduler, which unpickles them and keeps the
+        last messages to each worker (``distributed.admin.low-level-log-length``, 1000).
+        A changes task's scenes are 37 kB pickled, some 2,000 Python objects, so per-task
+        scenes cost the scheduler's CPU and, kept in those logs, made the scheduler's
+        memory grow with the number of tiles. ``value`` must be hashable.
+        """
+        if self.client is None:
+            return value
+        if value not in self._shared:
+            self._shared[value] = self.client.scatter([value], broadcast=True, hash=False)[0]
+        return self._shared[value]
 
     def handle(self, future):
         """A finished future's result as an argument of later tasks (raises its error).
@@ -508,7 +531,8 @@ class _Runner:
             self.client.cancel(list(futures))
 
     def close(self) -> None:
-        """Release the thread pool (a cluster client is closed by whoever opened it)."""
+        """Release the shared values and the thread pool (a cluster client is closed by whoever opened it)."""
+        self._shared.clear()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -610,7 +634,8 @@ def _release_freed_memory() -> None:
 
 def _submit(runner: _Runner, stage: int, job: TileJob, results: list[dict]):
     if stage == CHANGES:
-        return runner.submit(changes_task, job, priority=PRIORITY[CHANGES])
+        scenes = runner.shared((job.baseline, job.periods))
+        return runner.submit(changes_task, _without_scenes(job), scenes, priority=PRIORITY[CHANGES])
     around = [[results[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
     around[1][1] = results[CHANGES][(job.row, job.col)]
     return runner.submit(encoded_scores_task, _without_scenes(job), around, priority=PRIORITY[SCORES])
