@@ -100,6 +100,7 @@ from geo.spectral import (
     score_of_changes,
 )
 from layers.activity import Grid
+from layers.asset_signing import SIGNING_MODES
 from layers.atomic import atomic_folder
 from layers.cog_writer import CogWriter, EncodedTile, OverviewJob, Pyramid, encode_tile, overview_tile
 from layers.dask_client import ENV_SCHEDULER, client_for
@@ -1104,6 +1105,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="STAC API only: leave out scenes whose eo:cloud_cover is above this (clouds are masked anyway)",
     )
     parser.add_argument(
+        "--sign-assets",
+        choices=SIGNING_MODES,
+        help="STAC API only: sign asset URLs with a Microsoft Planetary Computer token (auto, the default: when the "
+        "API is planetarycomputer.microsoft.com; planetary-computer: always, e.g. for a mirror of it; none: never)",
+    )
+    parser.add_argument(
         "--max-items",
         type=int,
         default=DEFAULT_MAX_ITEMS,
@@ -1189,6 +1196,7 @@ def query_from_args(args: argparse.Namespace) -> SceneQuery:
         max_cloud=getattr(args, "max_cloud", None),
         max_items=getattr(args, "max_items", DEFAULT_MAX_ITEMS),
         band_order=parse_band_order(args.band_order) if getattr(args, "band_order", None) else None,
+        sign_assets=getattr(args, "sign_assets", None),
     )
 
 

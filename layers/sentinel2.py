@@ -100,6 +100,7 @@ from rasterio.windows import Window
 from geo.crs import require_crs
 from geo.errors import InputError
 from layers.activity import Grid
+from layers.asset_signing import sign_items
 from layers.limits import DEFAULT_LIMITS
 from layers.network import (
     STAC_API_RETRIES,
@@ -220,6 +221,9 @@ class SceneQuery:
     band_order:
         Bands of multi-band files without band descriptions, in file order (``"-"``
         skips a band).
+    sign_assets:
+        How a STAC API's assets are signed (:mod:`layers.asset_signing`): None or
+        ``"auto"`` (the Planetary Computer's API is), ``"planetary-computer"``, ``"none"``.
     """
 
     bbox: tuple[float, float, float, float] | None = None
@@ -228,10 +232,16 @@ class SceneQuery:
     max_cloud: float | None = None
     max_items: int = DEFAULT_MAX_ITEMS
     band_order: tuple[str, ...] | None = None
+    sign_assets: str | None = None
 
     def search_only(self) -> list[str]:
         """The options given that only a STAC API search uses."""
-        given = {"--datetime": self.datetime, "--collection": self.collection, "--max-cloud": self.max_cloud}
+        given = {
+            "--datetime": self.datetime,
+            "--collection": self.collection,
+            "--max-cloud": self.max_cloud,
+            "--sign-assets": self.sign_assets,
+        }
         return [option for option, value in given.items() if value is not None]
 
     def describe(self) -> str:
@@ -881,7 +891,12 @@ def _describe(
             nodata = dataset.nodatavals[index - 1]
             width, height = dataset.width, dataset.height
     except rasterio.errors.RasterioError as exc:
-        raise InputError(f"{what}: cannot be read as a raster: {' '.join(str(exc).split())}") from None
+        reason = " ".join(str(exc).split())
+        if remote and re.search(r"response code: 40[13]\b", reason):
+            reason += (
+                " (the storage wants signed URLs: for a Planetary Computer mirror, --sign-assets planetary-computer)"
+            )
+        raise InputError(f"{what}: cannot be read as a raster: {reason}") from None
     scale, offset = 1.0, 0.0
     if band != "SCL":
         scale, offset = _scale_offset(source, band, integer, scale_offset, file_scale_offset, remote)
@@ -1088,6 +1103,7 @@ def _api_scenes(url: str, query: SceneQuery) -> list[Scene]:
             "narrow --bbox or --datetime, lower --max-cloud, or raise --max-items"
         )
     items = latest_processing(items)
+    sign_items(items, url, query.sign_assets or "auto", where)
     with concurrent.futures.ThreadPoolExecutor(min(REMOTE_DESCRIBE_THREADS, len(items))) as pool:
         return list(pool.map(lambda item: _item_scene(shown, item, remote=True), items))
 

@@ -49,10 +49,13 @@ class RecordingServer:
     ``routes`` maps a path (``/scenes/B04.tif``) to bytes, or to a callable
     ``(method, path, query, body) -> (status, content_type, payload)`` run in the
     server process; anything else is 404. :attr:`requests` lists what arrived.
+    ``tokens`` maps a path prefix to a query string that its requests must carry (else
+    403, as a storage service refusing an unsigned URL). Set both before entering.
     """
 
     def __init__(self, routes: dict[str, bytes | Callable] | None = None, log_dir: Path | None = None):
         self.routes = dict(routes or {})
+        self.tokens: dict[str, str] = {}
         self.log = Path(tempfile.mkdtemp(dir=log_dir)) / "requests.jsonl"
         self.log.touch()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -106,7 +109,10 @@ class RecordingServer:
         wanted = handler.headers.get("Range")
         route = self.routes.get(path)
         headers = {}
-        if callable(route):
+        refused = any(path.startswith(prefix) and token not in query for prefix, token in self.tokens.items())
+        if refused:
+            status, content_type, payload = 403, "text/plain", b"AuthenticationFailed: no valid token"
+        elif callable(route):
             status, content_type, payload = route(handler.command, path, query, body)
         elif route is None:
             status, content_type, payload = 404, "text/plain", b"not found"

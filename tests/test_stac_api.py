@@ -35,6 +35,7 @@ COLLECTION = "sentinel-2-l2a"
 ASSET_KEYS = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B11": "swir16", "B12": "swir22", "SCL": "scl"}
 PAGE_SIZE = 4  # the server's own page limit: a search of 10 items takes 3 pages
 BBOX = "32.2,-19.7,32.4,-19.5"  # around the demo's 3 km square (lon 32.30..32.33, lat -19.65..-19.62)
+SAS_TOKEN = "st=2026-11-29T08%3A00%3A00Z&se=2026-11-29T12%3A00%3A00Z&sp=rl&sv=2024-05-04&sr=c&sig=bWluZXdhdGNo%3D"
 CONFORMS_TO = [
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/item-search",
@@ -197,6 +198,21 @@ def api(tmp_path_factory) -> RecordingServer:
     server.routes.update(stac_api(f"{server.url}/metadata/v1", to_metadata))
     server.routes.update(stac_api(f"{server.url}/reprocessed/v1", reprocessed(items)))
     server.routes["/not-stac"] = lambda *a: (200, "text/html", b"<html>a web page</html>")
+    # the Planetary Computer's way: assets in storage that wants a SAS token, from the API's token route
+    server.routes.update({f"/blob/{path.name}": path.read_bytes() for path in DEMO_SCENES.glob("*.tif")})
+    server.tokens["/blob/"] = SAS_TOKEN
+    in_blobs = [
+        {
+            **item,
+            "assets": {k: {**a, "href": a["href"].replace("/scenes/", "/blob/")} for k, a in item["assets"].items()},
+        }
+        for item in items
+    ]
+    server.routes.update(stac_api(f"{server.url}/pc/v1", in_blobs))
+    token = {"msft:expiry": "2026-11-29T12:00:00Z", "token": SAS_TOKEN}
+    server.routes[f"/api/sas/v1/token/{COLLECTION}"] = lambda *a: (200, "application/json", json.dumps(token).encode())
+    other = [{**item, "collection": "other-collection"} for item in in_blobs]  # no token route: 404
+    server.routes.update(stac_api(f"{server.url}/pc-other/v1", other))
     with server:
         yield server
 
@@ -336,3 +352,67 @@ def test_a_bbox_crops_a_local_build_too(tmp_path):
     assert west >= 32.30 - 1e-3 and east <= 32.32 + 1e-3 and south >= -19.64 - 1e-3 and north <= -19.63 + 1e-3
     with pytest.raises(InputError, match="no scene covers --bbox 10,10,11,11"):
         find_scenes(DEMO_SCENES, SceneQuery(bbox=(10, 10, 11, 11)))
+
+
+def build_args(url: str, out: Path, *more: str) -> list[str]:
+    return [
+        "--scenes",
+        url,
+        "--bbox",
+        BBOX,
+        "--baseline",
+        "2020",
+        "--periods",
+        "2021",
+        "--out",
+        str(out),
+        "--quiet",
+        *more,
+    ]
+
+
+def test_planetary_computer_assets_are_read_with_one_token_per_collection(api, offline, local_build, tmp_path, capsys):
+    before = len(api.requests)
+    out = tmp_path / "signed"
+    assert run_cli(build_args(f"{api.url}/pc/v1", out, "--sign-assets", "planetary-computer")) == 0, capsys.readouterr()
+    np.testing.assert_array_equal(read_scores(out / "2021.tif"), read_scores(local_build / "2021.tif"))
+    requests = [path for _, path, _ in api.requests[before:]]
+    assert [p for p in requests if p.startswith("/api/sas/")] == [f"/api/sas/v1/token/{COLLECTION}"]  # once
+    blob_reads = [p for p in requests if p.startswith("/blob/")]
+    assert blob_reads and all(p.endswith("?" + SAS_TOKEN) for p in blob_reads)
+    written = "".join(p.read_text() for p in out.rglob("*.json"))
+    assert "sig=" not in written and "/blob/" not in written  # no token, nor asset URL, in the provenance
+
+
+def test_unsigned_assets_fail_in_one_line_and_auto_signs_only_the_planetary_computer(api, offline, tmp_path, capsys):
+    out = tmp_path / "unsigned"
+    assert run_cli(build_args(f"{api.url}/pc/v1", out)) == 2  # auto: 127.0.0.1 is not the Planetary Computer
+    error = one_error_line(capsys)
+    assert "403" in error and "/blob/" in error and "--sign-assets" in error and "sig=" not in error, error
+    assert not out.exists()
+
+
+def test_a_token_that_cannot_be_had_is_one_line_naming_the_collection(api, offline, tmp_path, capsys):
+    out = tmp_path / "no-token"
+    args = build_args(
+        f"{api.url}/pc-other/v1", out, "--collection", "other-collection", "--sign-assets", "planetary-computer"
+    )
+    assert run_cli(args) == 2
+    error = one_error_line(capsys)
+    assert "Planetary Computer token for collection other-collection" in error and "HTTP 404" in error, error
+    assert not out.exists()
+
+
+def test_which_apis_are_signed_and_how_an_href_is_signed():
+    from layers.asset_signing import PLANETARY_COMPUTER, signed_href, signing_for
+
+    assert signing_for("https://planetarycomputer.microsoft.com/api/stac/v1", "auto") == PLANETARY_COMPUTER
+    assert signing_for("https://earth-search.aws.element84.com/v1", "auto") is None
+    assert signing_for("https://earth-search.aws.element84.com/v1", "planetary-computer") == PLANETARY_COMPUTER
+    assert signing_for("https://planetarycomputer.microsoft.com/api/stac/v1", "none") is None
+    with pytest.raises(InputError, match="--sign-assets"):
+        signing_for("https://planetarycomputer.microsoft.com/api/stac/v1", "always")
+    blob = "https://sentinel2l2a01.blob.core.windows.net/sentinel2-l2/36/K/VD/B04.tif"
+    assert signed_href(blob, "se=1&sig=x") == blob + "?se=1&sig=x"
+    assert signed_href(blob + "?v=2", "se=1&sig=x") == blob + "?v=2&se=1&sig=x"
+    assert signed_href(blob + "?se=1&sig=x", "se=2&sig=y") == blob + "?se=1&sig=x"  # signed already: kept
