@@ -34,6 +34,7 @@ cache up to 256 MB of it). Workers must see the rasters at the same paths.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -441,11 +442,14 @@ def national_comparison(
 def _all_flags(stats, footprints, concessions, licences, regions, in_force, comparison, settings) -> gpd.GeoDataFrame:
     active_parts = _ActiveParts({p: g for p, g in footprints.groupby("period")})
     licence_of = dict(zip(concessions["concession_id"], licences, strict=True))
-    inactive_regions = {key: active_parts.within(geom, key[1]) for key, geom in regions.items()}
+    clipped = active_parts.within_each([(geom, key[1]) for key, geom in regions.items()])
+    inactive_regions = dict(zip(regions, clipped, strict=True))
     records = flag_rules.unlicensed_flags(_outside_table(footprints), settings)
     records += flag_rules.inactive_licence_flags(stats, inactive_regions, settings)
-    for record in flag_rules.without_production_flags(stats, settings) + flag_rules.mismatch_flags(stats, settings):
-        record["geometry"] = active_parts.within(licence_of[record["concession_id"]], record["period"])
+    active = flag_rules.without_production_flags(stats, settings) + flag_rules.mismatch_flags(stats, settings)
+    clipped = active_parts.within_each([(licence_of[r["concession_id"]], r["period"]) for r in active])
+    for record, geometry in zip(active, clipped, strict=True):
+        record["geometry"] = geometry
         records.append(record)
     for record in flag_rules.without_activity_flags(stats, settings):
         record["geometry"] = licence_of[record["concession_id"]]  # nothing active to point at
@@ -464,6 +468,20 @@ class _ActiveParts:
         self._by_period = {
             p: (g.geometry.to_numpy(), shapely.STRtree(g.geometry.to_numpy())) for p, g in footprints_by_period.items()
         }
+
+    def within_each(self, pairs: list[tuple[Any, str]]) -> list:
+        """:meth:`within` of each ``(region, period)``, in order, on a thread per core.
+
+        Shapely releases the GIL in the union and the intersection, which are most of the
+        time, and the trees are built when made, so querying them from threads is safe.
+        On the 8,000-pixel field of ``bench_analyze`` (3,000 concessions, 3 periods,
+        19,567 flags) this took 5.2-5.4 s of a 24-25 s analysis one after the other, and
+        3.0-3.3 s on two threads, with the same geometries.
+        """
+        if len(pairs) < 2:
+            return [self.within(region, period) for region, period in pairs]
+        with concurrent.futures.ThreadPoolExecutor(min(len(pairs), os.cpu_count() or 1)) as pool:
+            return list(pool.map(lambda pair: self.within(*pair), pairs))
 
     def within(self, region, period):
         """Footprints of ``period`` inside ``region``; ``region`` itself when none."""
