@@ -46,7 +46,8 @@ thread-local in worker threads (and a Dask task enters it itself, in whatever pr
 runs); in the main thread rasterio sets it process-wide for the block, which still
 allows that one URL only. The search itself is made by
 pystac-client with ``requests`` (not GDAL), inside :func:`stac_api_access`, with the
-timeouts of :data:`STAC_API_TIMEOUT_S` and :data:`STAC_API_RETRIES`.
+timeouts of :data:`STAC_API_TIMEOUT_S` and :data:`STAC_API_RETRIES`; so is the
+Planetary Computer's token request (:mod:`layers.asset_signing`), one per collection.
 """
 
 from __future__ import annotations
