@@ -14,13 +14,13 @@ medium and high probability), 10 (thin cirrus) and 11 (snow or ice) are excluded
 7 (unclassified) are kept. The classifier misses the soft edges of clouds and shadows,
 so those classes can be grown by a buffer of a few pixels before masking.
 
-The per-pixel reductions (:func:`nan_median`, the SCL lookup and square dilation of
-:func:`clear_mask`, fused into one pass) are small numba kernels: each pixel's few finite values sorted on
-their own are two to three times faster than :func:`numpy.sort` along the date axis of
-a whole tile (and much more inside the fused kernels of :mod:`geo.spectral`), with the
-same float32 values (the middle of the sorted finite values, or ``(a + b) * 0.5`` of the
-two middle ones, as before: tested bit for bit). The kernels release the GIL, so tiles
-run in parallel on threads too.
+The per-pixel reductions (:func:`nan_median`, and the SCL lookup and square dilation
+of :func:`clear_mask`, fused into one pass) are small numba kernels: each pixel's few
+finite values sorted on their own are two to three times faster than
+:func:`numpy.sort` along the date axis of a whole tile (and much more inside the fused
+kernels of :mod:`geo.spectral`), with the same float32 values (the middle of the sorted
+finite values, or ``(a + b) * 0.5`` of the two middle ones, as before: tested bit for
+bit). The kernels release the GIL, so tiles run in parallel on threads too.
 """
 
 from __future__ import annotations
