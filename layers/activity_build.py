@@ -101,7 +101,7 @@ from geo.spectral import (
     score_of_changes,
 )
 from layers.activity import Grid
-from layers.asset_signing import SIGNING_MODES
+from layers.asset_signing import SIGNING_MODES, signing_for
 from layers.atomic import atomic_folder
 from layers.cog_writer import CogWriter, EncodedTile, OverviewJob, Pyramid, encode_tile, overview_tile
 from layers.dask_client import ENV_SCHEDULER, client_for
@@ -855,6 +855,8 @@ def build_activity(
         query = dataclasses.replace(query, datetime=search_interval([baseline, *periods]))
     if remote:
         say(f"searching the STAC API {redact_url(str(scenes_path))} ({query.describe()})")
+        if signing_for(str(scenes_path), query.sign_assets or "auto"):
+            say("asset URLs are signed with Planetary Computer tokens (one per collection, valid for a limited time)")
     scenes = find_scenes(scenes_path, query)
     plan = plan_build(scenes, periods, baseline, query.bbox)
     grid = plan.grid

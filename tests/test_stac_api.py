@@ -374,7 +374,11 @@ def build_args(url: str, out: Path, *more: str) -> list[str]:
 def test_planetary_computer_assets_are_read_with_one_token_per_collection(api, offline, local_build, tmp_path, capsys):
     before = len(api.requests)
     out = tmp_path / "signed"
-    assert run_cli(build_args(f"{api.url}/pc/v1", out, "--sign-assets", "planetary-computer")) == 0, capsys.readouterr()
+    args = [
+        arg for arg in build_args(f"{api.url}/pc/v1", out, "--sign-assets", "planetary-computer") if arg != "--quiet"
+    ]
+    assert run_cli(args) == 0, capsys.readouterr()
+    assert "signed with Planetary Computer tokens" in capsys.readouterr().err
     np.testing.assert_array_equal(read_scores(out / "2021.tif"), read_scores(local_build / "2021.tif"))
     requests = [path for _, path, _ in api.requests[before:]]
     assert [p for p in requests if p.startswith("/api/sas/")] == [f"/api/sas/v1/token/{COLLECTION}"]  # once
