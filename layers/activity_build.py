@@ -185,11 +185,11 @@ def tile_window(grid: Grid, tile_px: int, row: int, col: int) -> Window:
     return Window(left, top, min(tile_px, grid.width - left), min(tile_px, grid.height - top))
 
 
-def changes_task(job: TileJob, scenes: tuple | None = None) -> np.ndarray:
+def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
     """Step 1: each period's vegetation loss, bare-soil gain and class evidence in the tile.
 
-    ``scenes``, if given, is the job's ``(baseline, periods)``, travelling apart from a
-    job without them (:func:`_without_scenes`): a build sends them to the workers once
+    ``scenes`` is the job's ``(baseline, periods)``, travelling apart from the job
+    (:func:`_without_scenes`): a build sends them to the workers once
     (:meth:`_Runner.shared`), not in every task.
 
     Every band of the baseline and of each period is read for exactly the tile (plus a
@@ -208,8 +208,7 @@ def changes_task(job: TileJob, scenes: tuple | None = None) -> np.ndarray:
         what travels between tasks; the score's ramps are 0.1 wide, and flags up to 255
         are exact.
     """
-    if scenes is not None:
-        job = dataclasses.replace(job, baseline=scenes[0], periods=scenes[1])
+    job = dataclasses.replace(job, baseline=scenes[0], periods=scenes[1])
     params = job.params
     window = job.window
     out = np.full((len(job.periods), 3, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
