@@ -605,8 +605,8 @@ def run_tiles(
                         pending[overview] = (OVERVIEWS, (above.level, above.row, above.col))
                     if stage == SCORES:
                         scored += 1
-                        if scored % TRIM_EVERY_TILES == 0:
-                            _release_freed_memory()
+                        if runner.client is not None and scored % TRIM_EVERY_TILES == 0:
+                            _release_freed_memory()  # this process's; in-process, the tasks trim (_task_env)
                         if progress is not None:
                             progress("scoring tiles", scored, total)
                     continue
