@@ -13,7 +13,7 @@ read (on this machine or on Dask workers) is signed.
 ``--sign-assets`` chooses: ``auto`` (the default) signs when the API's host is
 ``planetarycomputer.microsoft.com``, ``planetary-computer`` signs whatever the host (a
 mirror or proxy of it), ``none`` never signs. Tokens are requested like the search
-(``requests``, inside :func:`layers.network.stac_api_access`, the same timeouts), and
+(``requests``, inside :func:`layers.network.stac_api_access`, the same timeouts and retries), and
 never appear in messages or in the output catalog (:func:`layers.network.redact_url`).
 
 Limit: a token is fetched once per build and is valid until the ``msft:expiry`` the
@@ -26,7 +26,7 @@ from __future__ import annotations
 import urllib.parse
 
 from geo.errors import InputError
-from layers.network import STAC_API_TIMEOUT_S, redact_url, stac_api_access
+from layers.network import STAC_API_RETRIES, STAC_API_TIMEOUT_S, redact_url, stac_api_access, stac_api_retry
 
 PLANETARY_COMPUTER = "planetary-computer"
 SIGNING_MODES = ("auto", PLANETARY_COMPUTER, "none")
@@ -73,16 +73,23 @@ def signed_href(href: str, token: str) -> str:
 
 
 def planetary_computer_token(origin: str, collection: str, where: str) -> str:
-    """The SAS token of ``collection`` from the token API at ``origin`` (one GET; errors in one line)."""
+    """The SAS token of ``collection`` from the token API at ``origin`` (a GET, retried as the search is;
+    errors in one line)."""
     import requests
+    import requests.adapters
 
     if not collection:
         raise InputError(f"{where}: an item names no collection, so no Planetary Computer token can be asked for it")
     url = f"{origin}{TOKEN_PATH}{urllib.parse.quote(collection, safe='')}"
     failed = f"{where}: cannot get a Planetary Computer token for collection {collection} from {redact_url(url)}"
-    with stac_api_access():
+    with stac_api_access(), requests.Session() as session:
+        session.mount(
+            f"{urllib.parse.urlsplit(origin).scheme}://", requests.adapters.HTTPAdapter(max_retries=stac_api_retry())
+        )
         try:
-            response = requests.get(url, timeout=STAC_API_TIMEOUT_S)
+            response = session.get(url, timeout=STAC_API_TIMEOUT_S)
+        except requests.exceptions.RetryError:
+            raise InputError(f"{failed}: it stayed busy (HTTP 429/5xx) through {STAC_API_RETRIES} retries") from None
         except requests.RequestException as exc:
             raise InputError(f"{failed}: {type(exc).__name__}") from None
     if response.status_code != 200:

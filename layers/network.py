@@ -105,6 +105,24 @@ STAC_API_TIMEOUT_S: tuple[float, float] = (10.0, 60.0)
 STAC_API_RETRIES = 3
 """Retries of a STAC API call answered 429/502/503/504 or cut (a refused connection: 1), 0, 1, 2 s apart."""
 
+
+def stac_api_retry():
+    """The ``urllib3`` retry policy of every STAC API call (the search, a token request): :data:`STAC_API_RETRIES`.
+
+    A refused connection is tried twice (it is rarely transient); timeouts and busy
+    answers up to the limit, POSTs too (a search is as safe to repeat as a GET).
+    """
+    from urllib3 import Retry
+
+    return Retry(
+        total=STAC_API_RETRIES,
+        connect=1,
+        backoff_factor=0.5,
+        status_forcelist=(429, 502, 503, 504),
+        allowed_methods=None,
+    )
+
+
 _SAVED = "MINEWATCH_USER_"
 _PROXY_KEYS = ("GDAL_HTTP_PROXY", "GDAL_HTTPS_PROXY", "no_proxy", "NO_PROXY")
 _REMOTE_SCHEMES = ("http", "https")

@@ -103,7 +103,6 @@ from layers.activity import Grid
 from layers.asset_signing import sign_items
 from layers.limits import DEFAULT_LIMITS
 from layers.network import (
-    STAC_API_RETRIES,
     STAC_API_TIMEOUT_S,
     is_remote_url,
     local_only_stac_io,
@@ -111,6 +110,7 @@ from layers.network import (
     remote_reads,
     require_asset_host,
     stac_api_access,
+    stac_api_retry,
     vsicurl_path,
 )
 from layers.paths import check_content, local_path, require_inside
@@ -1164,20 +1164,11 @@ def _search(url: str, query: SceneQuery, where: str) -> list:
     from pystac_client.conformance import ConformanceClasses
     from pystac_client.exceptions import APIError
     from pystac_client.stac_api_io import StacApiIO
-    from urllib3 import Retry
 
-    # a refused connection is tried twice (it is rarely transient); timeouts and busy answers up to the limit
-    retry = Retry(
-        total=STAC_API_RETRIES,
-        connect=1,
-        backoff_factor=0.5,
-        status_forcelist=(429, 502, 503, 504),
-        allowed_methods=None,  # the search is a POST, and as safe to repeat as a GET
-    )
     with stac_api_access(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pystac-client's notes on fallbacks: what matters is raised below, on one line
         try:
-            client = Client.open(url, stac_io=StacApiIO(timeout=STAC_API_TIMEOUT_S, max_retries=retry))
+            client = Client.open(url, stac_io=StacApiIO(timeout=STAC_API_TIMEOUT_S, max_retries=stac_api_retry()))
         except APIError as exc:
             if getattr(exc, "status_code", None):
                 raise InputError(f"{where}: is not a STAC API landing page (HTTP {exc.status_code})") from None

@@ -213,6 +213,12 @@ def api(tmp_path_factory) -> RecordingServer:
     server.routes[f"/api/sas/v1/token/{COLLECTION}"] = lambda *a: (200, "application/json", json.dumps(token).encode())
     other = [{**item, "collection": "other-collection"} for item in in_blobs]  # no token route: 404
     server.routes.update(stac_api(f"{server.url}/pc-other/v1", other))
+    busy = [{**item, "collection": "busy-collection"} for item in in_blobs]  # its token route answers 503 once
+    server.routes.update(stac_api(f"{server.url}/pc-busy/v1", busy))
+    answers = [(503, "text/plain", b"busy")]
+    server.routes["/api/sas/v1/token/busy-collection"] = lambda *a: (
+        answers.pop() if answers else (200, "application/json", json.dumps(token).encode())
+    )
     with server:
         yield server
 
@@ -420,3 +426,11 @@ def test_which_apis_are_signed_and_how_an_href_is_signed():
     assert signed_href(blob, "se=1&sig=x") == blob + "?se=1&sig=x"
     assert signed_href(blob + "?v=2", "se=1&sig=x") == blob + "?v=2&se=1&sig=x"
     assert signed_href(blob + "?se=1&sig=x", "se=2&sig=y") == blob + "?se=1&sig=x"  # signed already: kept
+
+
+def test_a_busy_token_api_is_asked_again_as_the_search_would_be(api, offline, tmp_path, capsys):
+    before = len(api.requests)
+    args = build_args(f"{api.url}/pc-busy/v1", tmp_path / "busy", "--collection", "busy-collection")
+    assert run_cli([*args, "--sign-assets", "planetary-computer"]) == 0, capsys.readouterr().err
+    asked = [path for _, path, _ in api.requests[before:] if path.startswith("/api/sas/")]
+    assert asked == ["/api/sas/v1/token/busy-collection"] * 2  # 503, then the token
