@@ -153,8 +153,10 @@ def run_config(scenes: Path, workers: int, floors: bool = True) -> dict:
     from layers.sentinel2 import find_scenes, output_grid
 
     grid = output_grid(find_scenes(scenes))
-    plain_read_s(scenes)  # warms the page cache
-    plain_s = min(plain_read_s(scenes) for _ in range(WARM_RUNS)) if floors else math.nan
+    plain_s = floor_s = math.nan
+    if floors:
+        plain_read_s(scenes)  # warms the page cache (for the later rounds too)
+        plain_s = min(plain_read_s(scenes) for _ in range(WARM_RUNS))
     builds = []
     with (
         LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
@@ -167,7 +169,6 @@ def run_config(scenes: Path, workers: int, floors: bool = True) -> dict:
                 started = time.perf_counter()
                 build_activity(scenes, Path(out) / f"build{run}", scheduler=client, tile_px=TILE_PX)
                 builds.append((time.perf_counter() - started, time.process_time() - cpu_before))
-        floor_s = math.nan
         if floors:
             read_floor_s(client, scenes)  # warm the workers' rioxarray imports
             floor_s = read_floor_s(client, scenes)
