@@ -37,13 +37,13 @@ scene's area. A worker keeps the build's files open from tile to tile (opening o
 more than reading a tile of it). On a Dask cluster the scenes (paths and georeferencing)
 go to every worker once per build (:meth:`_Runner.shared`), the intermediate results stay on the
 workers (tasks are given the futures) and only the finished scores come back to the
-client, already compressed as blocks of the output COGs, with a half-resolution copy for
-the overviews (:func:`layers.cog_writer.encode_tile`). The changes (2 bytes x 3 x periods per pixel) of at most about three rows of
+client, already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
+the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
+below them). The changes (2 bytes x 3 x periods per pixel) of at most about three rows of
 tiles are held at a time (on the workers, or in this process when run in process): that
 grows with the scene's width (about 6 MB per row of 512-pixel tiles per 10 km of width
 for two periods), not with its area. The client spools the compressed tiles as they
-arrive, builds the overviews from the half-resolution copies
-(:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass, validates it,
+arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass, validates it,
 writes the catalog (prepared and validated meanwhile), and swaps the folder in
 atomically: a failed run leaves the previous output as it was. So compressing the
 output spreads over the workers too, and what is left for the client at the end is

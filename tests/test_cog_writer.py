@@ -13,7 +13,7 @@ from rio_cogeo.cogeo import cog_validate
 
 import layers.cog_writer as cog_writer
 from layers.activity import Grid
-from layers.cog_writer import CogWriter, Pyramid, encode_tile, overview_tile, reduce_half
+from layers.cog_writer import CogWriter, Pyramid, decode_tile, encode_tile, overview_tile, reduce_half
 
 NODATA = -9999.0
 UTM_36S = CRS.from_epsg(32736)
@@ -109,6 +109,19 @@ def test_one_tile_needs_no_overviews(tmp_path):
 def test_reduce_half_averages_valid_pixels_and_keeps_odd_edges():
     values = np.array([[1, 3, 5], [NODATA, 5, NODATA], [NODATA, NODATA, 7]], dtype=np.float32)
     np.testing.assert_array_equal(reduce_half(values, NODATA), np.array([[3, 5], [NODATA, 7]], dtype=np.float32))
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 64), (64, 5), (1, 1)], ids=["full", "bottom", "right", "corner"])
+def test_a_tile_decodes_to_the_same_bits_it_was_encoded_from(shape):
+    # every bit pattern survives: NaN payloads, infinities, -0.0, subnormals, nodata; edge tiles lose their padding
+    bits = np.random.default_rng(3).integers(0, 2**32, size=shape, dtype=np.uint32)
+    values = bits.view(np.float32).copy()
+    values.flat[: min(values.size, 4)] = np.array([NODATA, -0.0, np.inf, 1e-45], dtype=np.float32)[: values.size]
+    tile = encode_tile(values, 64, NODATA)
+    assert tile.shape == shape
+    decoded = decode_tile(tile, 64)
+    assert decoded.dtype == np.float32 and decoded.shape == shape
+    np.testing.assert_array_equal(decoded.view(np.uint32), values.view(np.uint32))
 
 
 def test_the_pyramid_hands_out_each_overview_tile_once_when_its_parts_are_in():
