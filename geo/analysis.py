@@ -47,7 +47,7 @@ import shapely
 
 from geo import flags as flag_rules
 from geo.crs import WEB_CRS, area_crs_for
-from geo.errors import InputError
+from geo.errors import InputError, raised_plainly
 from geo.footprints import merge_footprints
 from geo.inforce import in_force_table
 from geo.overlay import area_ha, licence_overlaps, outside_parts, uncovered_by
@@ -265,6 +265,7 @@ class ScanJob:
     min_patch_ha: float
 
 
+@raised_plainly
 def scan_band_task(job: ScanJob) -> BandScan:
     """Run one :class:`ScanJob` (on a worker): open the rasters, scan the band, return its sums and footprint parts."""
     grid = job.raster.grid

@@ -84,7 +84,7 @@ from rasterio.windows import Window
 
 from geo.composite import clear_mask
 from geo.crs import WEB_CRS
-from geo.errors import InputError, MinewatchError
+from geo.errors import InputError, MinewatchError, raised_plainly
 from geo.periods import Period, parse_period
 from geo.spectral import (
     CORRIDOR_WATER,
@@ -185,6 +185,7 @@ def tile_window(grid: Grid, tile_px: int, row: int, col: int) -> Window:
     return Window(left, top, min(tile_px, grid.width - left), min(tile_px, grid.height - top))
 
 
+@raised_plainly
 def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
     """Step 1: each period's vegetation loss, bare-soil gain and class evidence in the tile.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -182,6 +183,22 @@ def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, clus
     assert ("scoring tiles", 9, 9) in messages
     for path in paths:
         np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
+
+
+def test_a_band_that_cannot_be_read_on_the_cluster_is_one_input_error_naming_it(scenes, cluster, tmp_path, monkeypatch):
+    broken_scenes = tmp_path / "scenes"
+    shutil.copytree(scenes, broken_scenes)
+    broken = next(broken_scenes.glob("*_20210310_B04_10m.tif"))
+    data = bytearray(broken.read_bytes())
+    junk = len(data) // 2 - 64
+    data[64 : 64 + junk] = (bytes(range(256)) * (junk // 256 + 1))[:junk]  # the tiles; the directory after is whole
+    broken.write_bytes(data)  # found as a scene (its header is whole), its pixels cannot be read
+    monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
+    # raised on a worker while GDAL's error is handled (geo.errors.raised_plainly): an InputError, not Dask's bare
+    # Exception("InputError(...)"), so the command line prints one line and exits 2
+    with pytest.raises(InputError, match=f"{broken.name}: cannot be read"):
+        build_activity(broken_scenes, tmp_path / "out", tile_px=TILE_PX)
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_existing_folder_that_is_not_ours_is_refused_and_left_alone(scenes, tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 import shapely
 
 import app
@@ -133,6 +134,30 @@ def test_a_bad_raster_on_the_cluster_is_one_input_error_naming_it(cluster, tmp_p
          "--out", str(tmp_path / "out")]
     )  # fmt: skip
     with pytest.raises(InputError, match=rf"{path.name}: pixel \(row 10, column 20\) is 7"):
+        app.analyze_inputs(args, Recorder())
+
+
+def test_a_raster_whose_pixels_cannot_be_read_on_the_cluster_is_one_input_error_naming_it(
+    cluster, tmp_path, monkeypatch
+):
+    # the pixels are read in a task on a worker; its error must reach the client as the one-line InputError
+    paths = write_field(tmp_path)
+    raster = find_activity_rasters(paths["activity"])[-1]
+    with rasterio.open(raster.path) as source:
+        profile, scores = source.profile, source.read(1)
+    profile.update(compress="deflate", tiled=True, blockxsize=16, blockysize=16)
+    with rasterio.open(raster.path, "w", **profile) as out:
+        out.write(scores, 1)
+    data = bytearray(raster.path.read_bytes())
+    junk = len(data) // 2 - 64
+    data[64 : 64 + junk] = (bytes(range(256)) * (junk // 256 + 1))[:junk]  # the tiles; the directory after is whole
+    raster.path.write_bytes(data)
+    monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
+    args = app.build_parser().parse_args(
+        ["analyze", *[str(x) for layer in ("concessions", "production", "activity") for x in (f"--{layer}", paths[layer])],
+         "--out", str(tmp_path / "out")]
+    )  # fmt: skip
+    with pytest.raises(InputError, match=f"{raster.path.name}: cannot be read"):
         app.analyze_inputs(args, Recorder())
 
 
