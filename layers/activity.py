@@ -98,7 +98,7 @@ class ActivityRaster:
                     add_alpha=dataset.nodata is None,  # outside the raster is "not seen", not 0
                 )
         except rasterio.errors.RasterioError as exc:
-            raise InputError(f"{LAYER}: {self.path}: cannot be read: {_gdal_message(exc)}") from None
+            raise InputError(f"{LAYER}: {self.path}: cannot be read: {gdal_message(exc)}") from None
         try:
             yield (vrt or dataset), (grid or self.grid), (vrt is not None and dataset.nodata is None)
         finally:
@@ -118,7 +118,7 @@ class ActivityRaster:
                 data = np.ma.masked_where(source.read(source.count, window=window) == 0, data)
         except rasterio.errors.RasterioError as exc:
             raise InputError(
-                f"{LAYER}: {self.path}: rows {lo}-{hi - 1} cannot be read (a damaged file?): {_gdal_message(exc)}"
+                f"{LAYER}: {self.path}: rows {lo}-{hi - 1} cannot be read (a damaged file?): {gdal_message(exc)}"
             ) from None
         if self.integer_mask:
             values = np.ma.getdata(data)
@@ -189,7 +189,7 @@ def describe_raster(path: Path, period: Period, limits: InputLimits = DEFAULT_LI
             tags = {k.upper(): str(v).lower() for k, v in dataset.tags().items()}
             synthetic = tags.get("MINEWATCH_SYNTHETIC") in {"yes", "true", "1"}
     except rasterio.errors.RasterioError as exc:
-        raise InputError(f"{LAYER}: {path}: cannot be read as a raster: {_gdal_message(exc)}") from None
+        raise InputError(f"{LAYER}: {path}: cannot be read as a raster: {gdal_message(exc)}") from None
     return ActivityRaster(path, period, grid, bool(integer), synthetic)
 
 
@@ -264,7 +264,7 @@ def _item_raster_asset(catalog_path: Path, item):
     raise InputError(f"{LAYER}: {catalog_path}: item {item.id}: no GeoTIFF asset (key 'activity' or role 'data')")
 
 
-def _gdal_message(exc: Exception) -> str:
+def gdal_message(exc: Exception) -> str:
     """GDAL's own words for a rasterio error, on one line (rasterio often says only "see previous")."""
     parts = [str(exc).replace("See previous exception for details.", "")]
     cause = exc.__cause__ or exc.__context__

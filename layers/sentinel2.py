@@ -99,7 +99,7 @@ from rasterio.windows import Window
 
 from geo.crs import require_crs
 from geo.errors import InputError
-from layers.activity import Grid
+from layers.activity import Grid, gdal_message
 from layers.asset_signing import sign_items
 from layers.limits import DEFAULT_LIMITS
 from layers.network import (
@@ -583,7 +583,7 @@ def _read_on_grid(
                 valid = vrt.read(vrt.count, window=window) > 0
                 return values.reshape(rows, cols), np.arange(rows), np.arange(cols), valid.reshape(rows, cols)
     except rasterio.errors.RasterioError as exc:
-        raise InputError(f"{LAYER}: {_shown(band.path)}: cannot be read: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{LAYER}: {_shown(band.path)}: cannot be read: {gdal_message(exc)}") from None
 
 
 def _aligned_factor(band: BandFile, grid: Grid) -> int | None:
