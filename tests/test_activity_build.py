@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -185,7 +186,7 @@ def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, clus
         np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
 
 
-def test_a_band_that_cannot_be_read_on_the_cluster_is_one_input_error_naming_it(scenes, cluster, tmp_path, monkeypatch):
+def test_a_band_that_cannot_be_read_on_the_cluster_is_one_line_and_exit_2(scenes, cluster, tmp_path, capsys):
     broken_scenes = tmp_path / "scenes"
     shutil.copytree(scenes, broken_scenes)
     broken = next(broken_scenes.glob("*_20210310_B04_10m.tif"))
@@ -193,12 +194,15 @@ def test_a_band_that_cannot_be_read_on_the_cluster_is_one_input_error_naming_it(
     junk = len(data) // 2 - 64
     data[64 : 64 + junk] = (bytes(range(256)) * (junk // 256 + 1))[:junk]  # the tiles; the directory after is whole
     broken.write_bytes(data)  # found as a scene (its header is whole), its pixels cannot be read
-    monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
-    # raised on a worker while GDAL's error is handled (geo.errors.raised_plainly): an InputError, not Dask's bare
-    # Exception("InputError(...)"), so the command line prints one line and exits 2
-    with pytest.raises(InputError, match=f"{broken.name}: cannot be read: .*TIFFReadEncodedTile"):  # GDAL's words
-        build_activity(broken_scenes, tmp_path / "out", tile_px=TILE_PX)
-    assert not (tmp_path / "out").exists()
+    # read on a worker while GDAL's error is handled (geo.errors.raised_plainly): an InputError, not Dask's bare
+    # Exception("InputError(...)"), which the command line would report as a bug (exit 1, a traceback file)
+    out = tmp_path / "out"
+    argv = ["--scenes", str(broken_scenes), "--out", str(out), "--tile-px", str(TILE_PX), "--quiet"]
+    assert run_cli([*argv, "--scheduler", cluster.scheduler_address]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0, error
+    assert re.search(f"{broken.name}: cannot be read: .*TIFFReadEncodedTile", error), error  # GDAL's words
+    assert not out.exists()
 
 
 def test_an_existing_folder_that_is_not_ours_is_refused_and_left_alone(scenes, tmp_path):
