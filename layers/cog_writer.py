@@ -89,7 +89,7 @@ def encode_tile(values: np.ndarray, tile_px: int, nodata: float) -> EncodedTile:
 
 
 def decode_tile(tile: EncodedTile, tile_px: int) -> np.ndarray:
-    """The float32 pixels of an :func:`encode_tile` d tile, ``tile.shape`` (the padding cut off)."""
+    """The float32 pixels of a tile :func:`encode_tile` made, ``tile.shape`` of them (the padding cut off)."""
     planes = np.frombuffer(zlib.decompress(tile.data), dtype=np.uint8).reshape(tile_px, 4 * tile_px)
     rows, cols = tile.shape
     return _undo_floating_point_predictor(planes, tile_px)[:rows, :cols]
