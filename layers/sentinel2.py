@@ -80,6 +80,7 @@ import os
 import re
 import sys
 import threading
+import urllib.parse
 import warnings
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
@@ -552,6 +553,15 @@ def _shown(path: str) -> str:
     return redact_url(path.removeprefix("/vsicurl/")) if path.startswith("/vsicurl/") else path
 
 
+def _gdal_reason(exc: Exception, path: str) -> str:
+    """GDAL's words for a failed open or read of ``path`` (:func:`layers.activity.gdal_message`), without its
+    query string: GDAL names the file in some messages query and all (``B04.tif?st=...&sig=...: TIFFReadDirectory
+    ...``), and a signed URL's query is its token."""
+    reason = gdal_message(exc)
+    query = urllib.parse.urlsplit(path).query if path.startswith("/vsicurl/") else ""
+    return reason.replace(f"?{query}", "").replace(query, "") if query else reason
+
+
 def _read_on_grid(
     band: BandFile, grid: Grid, window: Window
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -583,7 +593,7 @@ def _read_on_grid(
                 valid = vrt.read(vrt.count, window=window) > 0
                 return values.reshape(rows, cols), np.arange(rows), np.arange(cols), valid.reshape(rows, cols)
     except rasterio.errors.RasterioError as exc:
-        raise InputError(f"{LAYER}: {_shown(band.path)}: cannot be read: {gdal_message(exc)}") from None
+        raise InputError(f"{LAYER}: {_shown(band.path)}: cannot be read: {_gdal_reason(exc, band.path)}") from None
 
 
 def _aligned_factor(band: BandFile, grid: Grid) -> int | None:
@@ -891,7 +901,7 @@ def _describe(
             nodata = dataset.nodatavals[index - 1]
             width, height = dataset.width, dataset.height
     except rasterio.errors.RasterioError as exc:
-        reason = " ".join(str(exc).split())
+        reason = _gdal_reason(exc, source)
         if remote and re.search(r"response code: 40[13]\b", reason):
             reason += (
                 " (the storage wants signed URLs: for a Planetary Computer mirror, --sign-assets planetary-computer)"

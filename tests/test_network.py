@@ -50,12 +50,15 @@ class RecordingServer:
     ``(method, path, query, body) -> (status, content_type, payload)`` run in the
     server process; anything else is 404. :attr:`requests` lists what arrived.
     ``tokens`` maps a path prefix to a query string that its requests must carry (else
-    403, as a storage service refusing an unsigned URL). Set both before entering.
+    403, as a storage service refusing an unsigned URL); ``refuse_ranges_from`` maps a
+    path prefix to a byte offset from which range requests get 403 (storage whose token
+    ran out in the middle of reading a file). Set them before entering.
     """
 
     def __init__(self, routes: dict[str, bytes | Callable] | None = None, log_dir: Path | None = None):
         self.routes = dict(routes or {})
         self.tokens: dict[str, str] = {}
+        self.refuse_ranges_from: dict[str, int] = {}
         self.log = Path(tempfile.mkdtemp(dir=log_dir)) / "requests.jsonl"
         self.log.touch()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -110,6 +113,11 @@ class RecordingServer:
         route = self.routes.get(path)
         headers = {}
         refused = any(path.startswith(prefix) and token not in query for prefix, token in self.tokens.items())
+        first_byte = int(wanted.removeprefix("bytes=").partition("-")[0] or 0) if wanted else 0
+        refused = refused or any(
+            path.startswith(prefix) and wanted and first_byte >= offset
+            for prefix, offset in self.refuse_ranges_from.items()
+        )
         if refused:
             status, content_type, payload = 403, "text/plain", b"AuthenticationFailed: no valid token"
         elif callable(route):

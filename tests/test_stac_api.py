@@ -209,6 +209,18 @@ def api(tmp_path_factory) -> RecordingServer:
         for item in items
     ]
     server.routes.update(stac_api(f"{server.url}/pc/v1", in_blobs))
+    # the same storage refusing every read past the first 60 kB: a file's directory (at its end) cannot be read
+    server.routes.update({f"/late-blob/{path.name}": path.read_bytes() for path in DEMO_SCENES.glob("*.tif")})
+    server.tokens["/late-blob/"] = SAS_TOKEN
+    server.refuse_ranges_from["/late-blob/"] = 60_000
+    late = [
+        {
+            **item,
+            "assets": {k: {**a, "href": a["href"].replace("/blob/", "/late-blob/")} for k, a in item["assets"].items()},
+        }
+        for item in in_blobs
+    ]
+    server.routes.update(stac_api(f"{server.url}/pc-late/v1", late))
     token = {"msft:expiry": "2026-11-29T12:00:00Z", "token": SAS_TOKEN}
     server.routes[f"/api/sas/v1/token/{COLLECTION}"] = lambda *a: (200, "application/json", json.dumps(token).encode())
     other = [{**item, "collection": "other-collection"} for item in in_blobs]  # no token route: 404
@@ -399,6 +411,16 @@ def test_unsigned_assets_fail_in_one_line_and_auto_signs_only_the_planetary_comp
     assert run_cli(build_args(f"{api.url}/pc/v1", out)) == 2  # auto: 127.0.0.1 is not the Planetary Computer
     error = one_error_line(capsys)
     assert "403" in error and "/blob/" in error and "--sign-assets" in error and "sig=" not in error, error
+    assert not out.exists()
+
+
+def test_gdal_naming_a_signed_file_in_its_error_does_not_put_the_token_in_the_message(api, offline, tmp_path, capsys):
+    out = tmp_path / "late"
+    assert run_cli(build_args(f"{api.url}/pc-late/v1", out, "--sign-assets", "planetary-computer")) == 2
+    error = one_error_line(capsys)
+    # GDAL says "<name>.tif?<token>: TIFFReadDirectory:Failed to read directory at offset ..."
+    assert "/late-blob/" in error and "TIFFReadDirectory" in error, error
+    assert "sig=" not in error and "st=2026" not in error, error
     assert not out.exists()
 
 
