@@ -1021,7 +1021,7 @@ def _item_scene(origin: str, item, remote: bool = False) -> Scene:
         else:
             if "://" in href and not href.startswith("file://"):
                 raise InputError(
-                    f"{LAYER}: {what}: asset {key} is {href}, not a local file; download the assets first "
+                    f"{LAYER}: {what}: asset {key} is {redact_url(href)}, not a local file; download the assets first "
                     "(e.g. with stac-asset or pystac-client) and point the catalog at them, or give the STAC API URL"
                 )
             source = str(local_path(href.removeprefix("file://"), layer=LAYER).absolute())
