@@ -128,6 +128,7 @@ MARKER = "catalog.json"
 TASK_GDAL_CACHE_MB = 64
 CHANGES_DTYPE = np.float16
 TRIM_EVERY_TILES = 4
+MAX_FILTER_PX = 5  # an 11 x 11 median: already wipes out pits 100 m across
 METHOD = (
     "Sentinel-2 L2A; SCL classes 0,1,3,8,9,10,11 masked (cloud and shadow classes grown by cloud_buffer_m); "
     "each clear observation paired with the baseline's clear observation nearest in day of year (within "
@@ -1139,6 +1140,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="tile size in pixels, also the COG block size: a multiple of 16, at least 64 (default 512)",
     )
+    parser.add_argument(
+        "--filter-px",
+        type=int,
+        default=ScoreParameters.filter_px,
+        metavar="R",
+        help=f"radius of the median filter of the changes, in pixels (default {ScoreParameters.filter_px}: 3 x 3; "
+        f"2: 5 x 5, for noisy scenes, at the cost of pits narrower than about 5 pixels; 0: none)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only errors and the summary")
 
 
@@ -1170,6 +1179,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use at least 64 pixels")
     if args.tile_px % 16:
         raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use a multiple of 16 (the COG's blocks are the tiles)")
+    if not 0 <= args.filter_px <= MAX_FILTER_PX:
+        raise InputError(f"{_LAYER}: --filter-px {args.filter_px}: use 0 to {MAX_FILTER_PX} pixels")
     paths = build_activity(
         args.scenes,
         args.out,
@@ -1179,6 +1190,7 @@ def run(args: argparse.Namespace) -> int:
         progress,
         tile_px=args.tile_px,
         query=query_from_args(args),
+        params=ScoreParameters(filter_px=args.filter_px),
     )
     print(f"{len(paths)} activity rasters and catalog.json written to {Path(args.out).expanduser().absolute()}")
     for path in paths:

@@ -23,6 +23,7 @@ import pytest
 import rasterio
 
 from geo.errors import InputError
+from geo.spectral import ScoreParameters
 from layers.activity import find_activity_rasters
 from layers.activity_build import build_activity, plan_build, run_cli
 from layers.sentinel2 import find_scenes
@@ -247,6 +248,26 @@ def test_cli_help_and_one_line_errors(scenes, tmp_path, capsys):
     assert "--tile-px 100: use a multiple of 16" in capsys.readouterr().err and not (tmp_path / "o").exists()
     code = run_cli(["--scenes", str(scenes), "--out", str(tmp_path / "o"), "--periods", "2022", "--quiet"])
     assert code == 0 and "2022.tif" in capsys.readouterr().out
+
+
+def test_a_wider_median_filter_is_recorded_still_finds_the_pits_and_does_not_depend_on_the_tile_size(
+    scenes, truth, tmp_path, capsys
+):
+    assert run_cli(["--scenes", str(scenes), "--out", str(tmp_path / "x"), "--filter-px", "9", "--quiet"]) == 2
+    assert "--filter-px 9: use 0 to 5 pixels" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    wide = tmp_path / "wide"
+    assert run_cli(["--scenes", str(scenes), "--out", str(wide), "--filter-px", "2", "--quiet"]) == 0
+    summary, layers = truth
+    for period in ("2021", "2022"):
+        scores = read_scores(wide / f"{period}.tif")
+        pit, active = class_mask(summary, layers[period], "pit"), scores >= 0.5
+        true_positive, missed = (active & pit).sum(), (~active & pit & np.isfinite(scores)).sum()
+        assert 2 * true_positive / (2 * true_positive + (active & ~pit).sum() + missed) >= 0.9
+    item = json.loads(next(wide.glob("activity-2021/*.json")).read_text())
+    assert item["properties"]["minewatch:parameters"]["filter_px"] == 2
+    tiled = build_activity(scenes, tmp_path / "tiled", tile_px=96, params=ScoreParameters(filter_px=2))
+    for path in tiled:
+        np.testing.assert_array_equal(read_scores(path), read_scores(wide / path.name))
 
 
 def test_the_rasters_do_not_depend_on_the_tile_size(built, scenes, tmp_path):
