@@ -51,6 +51,15 @@ def write_raster(path: Path, array: np.ndarray, transform, crs: str, nodata=None
     return path
 
 
+def damage_tiles(path: Path) -> None:
+    """Overwrite the first half of a GeoTIFF GDAL wrote, after its 64-byte start, with junk: its directory (at the
+    end) stays whole, so the file opens and describes, but its compressed tiles cannot be read."""
+    data = bytearray(path.read_bytes())
+    junk = len(data) // 2 - 64
+    data[64 : 64 + junk] = (bytes(range(256)) * (junk // 256 + 1))[:junk]
+    path.write_bytes(data)
+
+
 def field_concessions() -> gpd.GeoDataFrame:
     x, y = FIELD_X0, FIELD_Y0
     boxes = {

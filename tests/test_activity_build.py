@@ -27,6 +27,7 @@ from geo.spectral import ScoreParameters
 from layers.activity import find_activity_rasters
 from layers.activity_build import build_activity, plan_build, run_cli
 from layers.sentinel2 import find_scenes
+from tests.conftest import damage_tiles
 
 ROOT = Path(__file__).resolve().parents[1]
 TILE_PX = 128
@@ -191,10 +192,7 @@ def test_a_band_that_cannot_be_read_on_the_cluster_is_one_line_and_exit_2(scenes
     broken_scenes = tmp_path / "scenes"
     shutil.copytree(scenes, broken_scenes)
     broken = next(broken_scenes.glob("*_20210310_B04_10m.tif"))
-    data = bytearray(broken.read_bytes())
-    junk = len(data) // 2 - 64
-    data[64 : 64 + junk] = (bytes(range(256)) * (junk // 256 + 1))[:junk]  # the tiles; the directory after is whole
-    broken.write_bytes(data)  # found as a scene (its header is whole), its pixels cannot be read
+    damage_tiles(broken)  # found as a scene (its header is whole), its pixels cannot be read
     # read on a worker while GDAL's error is handled (geo.errors.raised_plainly): an InputError, not Dask's bare
     # Exception("InputError(...)"), which the command line would report as a bug (exit 1, a traceback file)
     out = tmp_path / "out"

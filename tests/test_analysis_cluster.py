@@ -22,7 +22,7 @@ from geo.errors import InputError
 from geo.settings import Settings
 from layers.activity import find_activity_rasters
 from layers.concessions import read_concessions
-from tests.conftest import analyse_field, write_field, write_raster
+from tests.conftest import analyse_field, damage_tiles, write_field, write_raster
 
 distributed = pytest.importorskip("distributed")
 
@@ -148,10 +148,7 @@ def test_a_raster_whose_pixels_cannot_be_read_on_the_cluster_is_one_input_error_
     profile.update(compress="deflate", tiled=True, blockxsize=16, blockysize=16)
     with rasterio.open(raster.path, "w", **profile) as out:
         out.write(scores, 1)
-    data = bytearray(raster.path.read_bytes())
-    junk = len(data) // 2 - 64
-    data[64 : 64 + junk] = (bytes(range(256)) * (junk // 256 + 1))[:junk]  # the tiles; the directory after is whole
-    raster.path.write_bytes(data)
+    damage_tiles(raster.path)
     monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
     args = app.build_parser().parse_args(
         ["analyze", *[str(x) for layer in ("concessions", "production", "activity") for x in (f"--{layer}", paths[layer])],
