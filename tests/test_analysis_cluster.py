@@ -122,6 +122,12 @@ def test_a_band_gets_only_the_polygons_that_reach_its_rows(tmp_path, monkeypatch
     assert set(reaching) <= set(middle.polygon_index)
 
 
+def field_args(paths: dict[str, Path], out: Path):
+    """``analyze`` of a field :func:`write_field` wrote, parsed as the command line parses it."""
+    layers = [str(x) for layer in ("concessions", "production", "activity") for x in (f"--{layer}", paths[layer])]
+    return app.build_parser().parse_args(["analyze", *layers, "--out", str(out)])
+
+
 def test_a_bad_raster_on_the_cluster_is_one_input_error_naming_it(cluster, tmp_path, monkeypatch):
     paths = write_field(tmp_path)
     scores = np.zeros((50, 50), np.float32)
@@ -129,10 +135,7 @@ def test_a_bad_raster_on_the_cluster_is_one_input_error_naming_it(cluster, tmp_p
     raster = find_activity_rasters(paths["activity"])[-1]
     path = write_raster(raster.path, scores, raster.grid.transform, "EPSG:32736", nodata=-9999.0)
     monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
-    args = app.build_parser().parse_args(
-        ["analyze", *[str(x) for layer in ("concessions", "production", "activity") for x in (f"--{layer}", paths[layer])],
-         "--out", str(tmp_path / "out")]
-    )  # fmt: skip
+    args = field_args(paths, tmp_path / "out")
     with pytest.raises(InputError, match=rf"{path.name}: pixel \(row 10, column 20\) is 7"):
         app.analyze_inputs(args, Recorder())
 
@@ -150,10 +153,7 @@ def test_a_raster_whose_pixels_cannot_be_read_on_the_cluster_is_one_input_error_
         out.write(scores, 1)
     damage_tiles(raster.path)
     monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
-    args = app.build_parser().parse_args(
-        ["analyze", *[str(x) for layer in ("concessions", "production", "activity") for x in (f"--{layer}", paths[layer])],
-         "--out", str(tmp_path / "out")]
-    )  # fmt: skip
+    args = field_args(paths, tmp_path / "out")
     with pytest.raises(InputError, match=f"{raster.path.name}: cannot be read"):
         app.analyze_inputs(args, Recorder())
 
