@@ -11,7 +11,8 @@ greening pixels (outside pits) scored 0.5 or more. Goals, from the issue: F1 at 
 
 Run: ``python benchmarks/accuracy_activity.py`` (6 seeds x 3 noise levels of 300 x 300
 pixels, about a minute); ``--seeds``, ``--noise`` and ``--size-px`` choose others, and
-``--filter-px 1 2`` compares median filters (``build-activity --filter-px``).
+``--filter-px 1 2`` compares median filters (``build-activity --filter-px``), and
+``--pit-radius-px 2 3`` plants small pits instead of the demo's 5-8 pixel ones.
 """
 
 from __future__ import annotations
@@ -53,11 +54,13 @@ def scores_against_truth(scores: np.ndarray, truth: np.ndarray, bits: dict[str, 
     return result
 
 
-def evaluate(seed: int, noise_sd: float, size_px: int, filter_px: int) -> dict[str, dict[str, float]]:
+def evaluate(
+    seed: int, noise_sd: float, size_px: int, filter_px: int, pit_radius_px: tuple[float, float]
+) -> dict[str, dict[str, float]]:
     """Each period's :func:`scores_against_truth` for one freshly generated scene set."""
     with tempfile.TemporaryDirectory(prefix="minewatch-accuracy-") as tmp:
         folder = Path(tmp) / "scenes"
-        generator().build_scenes(folder, size_px=size_px, seed=seed, noise_sd=noise_sd)
+        generator().build_scenes(folder, size_px=size_px, seed=seed, noise_sd=noise_sd, pit_radius_px=pit_radius_px)
         summary = json.loads((folder / "truth.json").read_text())
         paths = build_activity(folder, Path(tmp) / "activity", params=ScoreParameters(filter_px=filter_px))
         with rasterio.open(folder / summary["truth_raster"]) as dataset:
@@ -80,6 +83,14 @@ def main() -> None:
     parser.add_argument(
         "--filter-px", type=int, nargs="+", default=[ScoreParameters.filter_px], help="median filter radii to compare"
     )
+    parser.add_argument(
+        "--pit-radius-px",
+        type=float,
+        nargs=2,
+        default=list(generator().PIT_RADIUS_PX),
+        metavar=("LOW", "HIGH"),
+        help="range of the pits' first-year radii in pixels (default: the demo's; 2 3 for small pits)",
+    )
     args = parser.parse_args()
     print("SYNTHETIC scenes from data/build_demo_scenes.py; score >= 0.5 against the planted pits")
     header = f"{'filter':>6s} {'noise SD':>8s} {'seed':>4s} {'period':>6s} {'F1':>6s} "
@@ -88,7 +99,9 @@ def main() -> None:
     for filter_px in args.filter_px:
         for noise_sd in args.noise:
             for seed in args.seeds:
-                for period, result in evaluate(seed, noise_sd, args.size_px, filter_px).items():
+                for period, result in evaluate(
+                    seed, noise_sd, args.size_px, filter_px, tuple(args.pit_radius_px)
+                ).items():
                     shares = [result[name] for name in FALSE_POSITIVE_CLASSES]
                     print(
                         f"{filter_px:6d} {noise_sd:8.3f} {seed:4d} {period:>6s} {result['f1']:6.3f} "

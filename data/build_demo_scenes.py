@@ -55,6 +55,8 @@ CRS = "EPSG:32736"
 ORIGIN = (426_600.0, 7_829_700.0)  # top-left corner (m), about 32.30 E, 19.63 S
 PIXEL_M = 10.0
 SIZE_PX = 300  # 3 km at 10 m
+PIT_RADIUS_PX = (5.0, 8.0)  # first-year radius of a pit, drawn from this range
+PIT_GROWTH_PX = (3.0, 4.5)  # its growth a year, scaled with the radius range
 TILE_ID = "T36KVD"
 YEARS = (2020, 2021, 2022)
 DATES = ((1, 20), (3, 10), (5, 25), (8, 15), (10, 30))  # month, day: two wet-season dates, three dry
@@ -151,8 +153,14 @@ class Landscape:
         return self.river_distance[year] <= half_width
 
 
-def make_landscape(rng: np.random.Generator, size_px: int, years: tuple[int, ...]) -> Landscape:
-    """Draw the landscape of a square scene ``size_px`` pixels (10 m) across."""
+def make_landscape(
+    rng: np.random.Generator,
+    size_px: int,
+    years: tuple[int, ...],
+    pit_radius_px: tuple[float, float] = PIT_RADIUS_PX,
+) -> Landscape:
+    """Draw the landscape of a square scene ``size_px`` pixels (10 m) across; pits open ``pit_radius_px`` (the
+    range drawn from) across and grow by about 0.6 times that a year."""
     shape = (size_px, size_px)
     cover = np.clip(0.62 + 0.14 * smooth_noise(rng, shape, 40), 0.35, 0.9)
     amplitude = np.clip(0.75 + 0.15 * smooth_noise(rng, shape, 30), 0.4, 1.0)
@@ -170,7 +178,7 @@ def make_landscape(rng: np.random.Generator, size_px: int, years: tuple[int, ...
     fields &= ~riparian & ~rock
     land = Landscape(shape, cover, amplitude, fields, rock, river_distance, sandbar, riparian)
     land.pit_texture = (1 + 0.04 * smooth_noise(rng, shape, 3)).astype(np.float32)
-    _plant_pits(rng, land, years)
+    _plant_pits(rng, land, years, pit_radius_px)
     return land
 
 
@@ -197,7 +205,9 @@ def _river(rng: np.random.Generator, shape: tuple[int, int], years: tuple[int, .
     return distances, sandbar, riparian
 
 
-def _plant_pits(rng: np.random.Generator, land: Landscape, years: tuple[int, ...]) -> None:
+def _plant_pits(
+    rng: np.random.Generator, land: Landscape, years: tuple[int, ...], radius_px: tuple[float, float] = PIT_RADIUS_PX
+) -> None:
     """Pits open in the second year (one already in the baseline year, one only in the last) and grow every year.
 
     The largest get a pond in the last year.
@@ -219,8 +229,8 @@ def _plant_pits(rng: np.random.Generator, land: Landscape, years: tuple[int, ...
         land.ponds[year] = np.zeros(land.shape, dtype=bool)
     for k, centre in enumerate(centres):
         start = years[-1] if k == len(centres) - 1 else years[0] if k == 1 else years[1]
-        radius = rng.uniform(5.0, 8.0)
-        growth = rng.uniform(3.0, 4.5)
+        radius = rng.uniform(*radius_px)
+        growth = rng.uniform(*(g * r / d for g, r, d in zip(PIT_GROWTH_PX, radius_px, PIT_RADIUS_PX, strict=True)))
         blob_rng = np.random.default_rng(rng.integers(2**32))
         record = {"id": f"pit-{k + 1}", "centre_px": [round(centre[0], 1), round(centre[1], 1)], "opens": str(start)}
         radii = {}
@@ -472,16 +482,18 @@ def build_scenes(
     years: tuple[int, ...] = YEARS,
     dates=DATES,
     noise_sd: float = 0.003,
+    pit_radius_px: tuple[float, float] = PIT_RADIUS_PX,
 ) -> dict:
     """Write a synthetic scene set of ``size_px`` x ``size_px`` 10 m pixels into ``folder``; return the truth summary.
 
-    ``noise_sd`` is the sensor noise (standard deviation of reflectance) of every band and date.
+    ``noise_sd`` is the sensor noise (standard deviation of reflectance) of every band and date;
+    ``pit_radius_px`` the range of the pits' first-year radii (they grow by about 0.6 times that a year).
     """
     if size_px % 2:
         raise ValueError("size_px must be even (20 m bands are half as many pixels)")
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    land = make_landscape(rng, size_px, years)
+    land = make_landscape(rng, size_px, years, pit_radius_px)
     transform = from_origin(*ORIGIN, PIXEL_M, PIXEL_M)
     tags = {
         "MINEWATCH_SYNTHETIC": "yes",

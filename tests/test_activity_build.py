@@ -169,6 +169,16 @@ def cluster():
         yield local
 
 
+def test_the_generator_plants_pits_of_the_radii_asked_for(scenes, tmp_path):
+    generator = load_generator()
+    small = generator.build_scenes(tmp_path / "small", size_px=200, pit_radius_px=(2.0, 3.0))
+    first_radii = [next(iter(pit["radius_px"].values())) for pit in small["pits"]]
+    assert first_radii and all(2.0 <= r <= 3.0 for r in first_radii), first_radii
+    default = json.loads((scenes / "truth.json").read_text())  # the session's scenes, made with the default
+    low, high = generator.PIT_RADIUS_PX
+    assert all(low <= next(iter(pit["radius_px"].values())) <= high for pit in default["pits"])
+
+
 def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, cluster, tmp_path, monkeypatch):
     messages = []
 
