@@ -169,6 +169,7 @@ def run_config(scenes: Path, workers: int, floors: bool = True) -> dict:
                 started = time.perf_counter()
                 build_activity(scenes, Path(out) / f"build{run}", scheduler=client, tile_px=TILE_PX)
                 builds.append((time.perf_counter() - started, time.process_time() - cpu_before))
+            cog_mib = sum(path.stat().st_size for path in (Path(out) / f"build{WARM_RUNS}").glob("*.tif")) / 2**20
         if floors:
             read_floor_s(client, scenes)  # warm the workers' rioxarray imports
             floor_s = read_floor_s(client, scenes)
@@ -181,6 +182,7 @@ def run_config(scenes: Path, workers: int, floors: bool = True) -> dict:
         "client_cpu_s": min(builds[1:])[1],
         "worker_peak_mib": max(v for k, v in sampler.peak_mib.items() if k != "client"),
         "client_peak_mib": sampler.peak_mib["client"],
+        "cog_mib": cog_mib,
     }
 
 
@@ -276,6 +278,10 @@ def main() -> None:
             f"2 workers {one['build_s'] / two['build_s']:.2f}x faster than 1 (cold {one['cold_s'] / two['cold_s']:.2f}x) "
             f"(goal: >= 1.7x; round by round {per_round(rounds[(size, 1)], rounds[(size, 2)])})"
         )
+    print(
+        "what the client receives of a build: the COGs' compressed blocks, about the COG files' size: "
+        + ", ".join(f"{results[(size, 2)]['cog_mib']:.2f} MiB at {size} px" for size in sizes)
+    )
     for small, large in zip(sizes, sizes[1:], strict=False):
         a, b = results[(small, 2)], results[(large, 2)]
         print(
