@@ -475,9 +475,7 @@ class _ActiveParts:
 
         Shapely releases the GIL in the union and the intersection, which are most of the
         time, and the trees are built when made, so querying them from threads is safe.
-        On the 8,000-pixel field of ``bench_analyze`` (3,000 concessions, 3 periods,
-        19,567 flags) this took 5.2-5.4 s of a 24-25 s analysis one after the other, and
-        3.0-3.3 s on two threads, with the same geometries.
+        (``benchmarks/bench_analyze.py`` times the whole analysis.)
         """
         if len(pairs) < 2:
             return [self.within(region, period) for region, period in pairs]

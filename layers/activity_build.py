@@ -128,7 +128,7 @@ MARKER = "catalog.json"
 TASK_GDAL_CACHE_MB = 64
 CHANGES_DTYPE = np.float16
 TRIM_EVERY_TILES = 4
-MAX_FILTER_PX = 5  # an 11 x 11 median: already wipes out pits 100 m across
+MAX_FILTER_PX = 5  # the widest median --filter-px takes: 11 x 11 pixels
 METHOD = (
     "Sentinel-2 L2A; SCL classes 0,1,3,8,9,10,11 masked (cloud and shadow classes grown by cloud_buffer_m); "
     "each clear observation paired with the baseline's clear observation nearest in day of year (within "
