@@ -13,10 +13,10 @@ directories and copies the bytes into place.
 
 A tile travels as its compressed bytes only (:class:`EncodedTile`), to the client and
 to the task making the overview above it. Tiles used to carry a half-resolution float32
-copy as well, for that overview: ten times the bytes (42.5 of 47 MiB a 16.8-megapixel,
-two-period build sent to the client), all through the client's network link on a
-cluster, for a copy the client never used. Decompressing the four tiles again costs an
-overview task about 2 ms a tile and period.
+copy as well, for that overview: a quarter of the raw scores' bytes, about ten times
+their compressed size, all through the client's network link on a cluster, for a copy
+the client never used. Decompressing the four tiles again costs an overview task about
+2 ms a tile and period.
 
 The file is what GDAL's COG driver writes, minus its optional block leaders and
 trailers:
