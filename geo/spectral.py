@@ -25,14 +25,23 @@ A period's pixel is compared with the *baseline* period, the state before mining
   A pixel with no pair within the window falls back to the cautious comparison: the
   baseline's least green NDVI (its dry-season state) and most bare BSI against the
   period's composite, so greening alone can never look like loss;
-- the loss and gain of each pixel are replaced by the median of its 3 x 3
-  neighbourhood (:func:`nan_median_filter`): a pit is a blob of many pixels while sensor
-  noise changes from pixel to pixel, so this halves the noise and keeps the pit's edges;
+- each pixel also gets the *standard error* of its loss and of its gain: the standard
+  deviation of its paired differences (or, without pairs, of its observations) over
+  the square root of their number. It measures the scene's own noise where the pixel
+  is (sensor noise, haze, seasonal mismatch of the pairs), which no fixed threshold can
+  know;
+- the loss and gain of each pixel, and their standard errors, are replaced by the median
+  of its 3 x 3 neighbourhood (:func:`nan_median_filter`): a pit is a blob of many pixels
+  while sensor noise changes from pixel to pixel, so this halves the noise and keeps the
+  pit's edges;
 - each difference goes through a linear ramp to 0..1 and the score is
   ``min(1, 0.6 * vegetation loss + 0.6 * bare-soil gain)``: either signal at full
-  strength alone, or both at half strength, reach 0.6. Medians need the pixel to be
-  disturbed on at least half of the period's clear dates (persistence), which also
-  outvotes a single bad observation;
+  strength alone, or both at half strength, reach 0.6. A ramp starts at its fixed low
+  end or at ``noise_z`` standard errors, whichever is higher (:func:`score_of_changes`),
+  so that in noisy scenes a change must stand out of the pixel's own noise: on clean
+  scenes the fixed ends apply. Medians need the pixel to be disturbed on at least half
+  of the period's clear dates (persistence), which also outvotes a single bad
+  observation;
 - **water** (:func:`open_water`: MNDWI or NDWI above 0): water seen on any clear
   baseline date (rivers, lakes, floods) is not disturbance (score 0). A *river corridor*
   is that water grown by ``corridor_m``; inside it, ground that was bare in the baseline
@@ -168,6 +177,9 @@ class ScoreParameters:
         Largest distance in day of year between an observation and its baseline partner.
     filter_px:
         Radius (pixels) of the spatial median filter of the loss and gain (1: 3 x 3).
+    noise_z:
+        A ramp's low end is at least this many standard errors of the pixel's change
+        (:func:`score_of_changes`); 0 turns the noise adaptation off.
     grow_m:
         How far (metres) active pixels spread into connected bare ground
         (:func:`grow_into_workings`); 0 turns that off.
@@ -188,6 +200,7 @@ class ScoreParameters:
     cloud_buffer_m: float = 20.0
     season_window_days: int = 60
     filter_px: int = 1
+    noise_z: float = 2.5
     grow_m: float = 250.0
     seed_score: float = 0.5
     grown_score: float = 0.6
@@ -242,6 +255,9 @@ class PeriodState:
         (NaN where none has).
     partner_ndvi, partner_bsi:
         Median composites of those partners.
+    loss_se, gain_se:
+        Standard errors of the vegetation loss and bare-soil gain (:func:`standard_error`
+        of the paired differences, or of the observations where none has a partner).
     ndvi_max:
         The greenest clear observation's NDVI: below ``bare_ndvi``, bare all period long.
     water_any:
@@ -258,6 +274,8 @@ class PeriodState:
     paired_bsi: np.ndarray
     partner_ndvi: np.ndarray
     partner_bsi: np.ndarray
+    loss_se: np.ndarray
+    gain_se: np.ndarray
     water_any: np.ndarray
     seen: np.ndarray
 
@@ -362,6 +380,10 @@ def period_state(
     else:
         paired_composite = nan_median(paired)
     partner_composite = nan_median(partners)
+    with np.errstate(invalid="ignore"):
+        differences = np.stack([partners[:, 0] - paired[:, 0], paired[:, 1] - partners[:, 1]], axis=1)
+    unpaired = ~np.isfinite(paired[:, 0]).any(axis=0)  # the cautious comparison: the observations' own spread
+    errors = np.where(unpaired, standard_error(observed), standard_error(differences))
     return PeriodState(
         ndvi=composite[0],
         bsi=composite[1],
@@ -371,9 +393,59 @@ def period_state(
         paired_bsi=paired_composite[1],
         partner_ndvi=partner_composite[0],
         partner_bsi=partner_composite[1],
+        loss_se=errors[0],
+        gain_se=errors[1],
         water_any=water_dates.any(axis=0),
         seen=clear_dates > 0,
     )
+
+
+#: The fewest values (paired differences or observations) a pixel's standard error is computed from.
+MIN_VALUES_FOR_ERROR = 3
+
+
+def standard_error(values: np.ndarray) -> np.ndarray:
+    """Standard error of the mean over the first axis, ignoring NaN: ``std(ddof=1) / sqrt(n)``, float32.
+
+    NaN where fewer than :data:`MIN_VALUES_FOR_ERROR` values are finite: from two values
+    the estimate has one degree of freedom, and for a pit that replaced seasonal
+    vegetation the two differences differ by the season's amplitude, not by noise.
+    ``values`` is ``(date, ...)``; the same float32 results as :func:`period_evidence`'s
+    kernel (:func:`_standard_error`).
+    """
+    array = np.asarray(values, dtype=np.float32)
+    flat = np.ascontiguousarray(array.reshape(array.shape[0], int(np.prod(array.shape[1:]))))
+    out = np.empty(flat.shape[1], dtype=np.float32)
+    _standard_error_columns(flat, out)
+    return out.reshape(array.shape[1:])
+
+
+@numba.njit(cache=True, nogil=True)
+def _standard_error_columns(values, out):  # pragma: no cover - compiled
+    dates, pixels = values.shape
+    buffer = np.empty(max(dates, 1), dtype=np.float32)
+    for p in range(pixels):
+        count = 0
+        for d in range(dates):
+            if np.isfinite(values[d, p]):
+                buffer[count] = values[d, p]
+                count += 1
+        out[p] = _standard_error(buffer, count)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _standard_error(buffer, count):  # pragma: no cover - compiled
+    """``std(buffer[:count], ddof=1) / sqrt(count)`` as float32 (sums in float64); NaN below 3 values."""
+    if count < MIN_VALUES_FOR_ERROR:
+        return np.float32(np.nan)
+    total = 0.0
+    for i in range(count):
+        total += buffer[i]
+    mean = total / count
+    squares = 0.0
+    for i in range(count):
+        squares += (buffer[i] - mean) ** 2
+    return np.float32(np.sqrt(squares / (count - 1) / count))
 
 
 def river_corridor(water_any: np.ndarray, radius_px: int) -> np.ndarray:
@@ -444,6 +516,9 @@ class Changes:
         Vegetation loss, an NDVI difference (NaN on river and unseen pixels).
     gain:
         Bare-soil gain, a BSI difference (NaN on river and unseen pixels).
+    loss_se, gain_se:
+        Their standard errors (NaN on river and unseen pixels, and where fewer than
+        :data:`MIN_VALUES_FOR_ERROR` values were compared).
     kind:
         uint8 :data:`LAND`, :data:`BARE` (land bare on every clear date of the period),
         :data:`POND` (new water off the river), :data:`RIVER` (baseline water, sandbar,
@@ -453,6 +528,8 @@ class Changes:
     loss: np.ndarray
     gain: np.ndarray
     kind: np.ndarray
+    loss_se: np.ndarray
+    gain_se: np.ndarray
 
 
 def pixel_changes(
@@ -483,9 +560,11 @@ def pixel_changes(
         bare = state.ndvi_max < params.bare_ndvi
     kind = np.select([unseen, river, pond, bare], [UNSEEN, RIVER, POND, BARE], LAND).astype(np.uint8)
     hidden = (kind == UNSEEN) | (kind == RIVER)
-    return Changes(
-        np.where(hidden, np.nan, loss).astype(np.float32), np.where(hidden, np.nan, gain).astype(np.float32), kind
-    )
+
+    def shown(values):
+        return np.where(hidden, np.nan, values).astype(np.float32)
+
+    return Changes(shown(loss), shown(gain), kind, shown(state.loss_se), shown(state.gain_se))
 
 
 def nan_median_filter(values: np.ndarray, radius_px: int = 1) -> np.ndarray:
@@ -567,20 +646,29 @@ def score_of_changes(changes: Changes, params: ScoreParameters = ScoreParameters
 
     ``min(1, vegetation_weight * ramp(loss) + bare_weight * ramp(gain))`` on land; the
     vegetation loss alone on a pond (water is not bare soil, so BSI cannot see it).
+
+    Each ramp keeps its width but starts at ``max(low, noise_z * standard error)`` of
+    the pixel (its fixed ``low`` where the standard error is NaN). On clean scenes the
+    standard errors are a few thousandths and the fixed ends apply; where the scene is
+    noisy, a change must stand ``noise_z`` standard errors out of the pixel's own noise
+    to count, so noise no longer adds up to 0.5 while a pit's change, many times larger,
+    still reaches full strength. ``benchmarks/accuracy_activity.py --noise-z`` measures
+    the effect on scenes of several noise levels.
     """
-    loss = np.ascontiguousarray(changes.loss, dtype=np.float32)
-    gain = np.ascontiguousarray(changes.gain, dtype=np.float32)
+    arrays = [np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (changes.loss, changes.gain)]
+    errors = [np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (changes.loss_se, changes.gain_se)]
     kind = np.ascontiguousarray(changes.kind, dtype=np.uint8)
-    score = np.empty(loss.shape, dtype=np.float32)
+    score = np.empty(kind.shape, dtype=np.float32)
     (loss_low, loss_high), (gain_low, gain_high) = params.ndvi_drop, params.bsi_rise
     _score(  # one pass; the same float32 operations as ramp(), np.minimum and np.where in turn
-        loss.reshape(-1),
-        gain.reshape(-1),
+        *arrays,
+        *errors,
         kind.reshape(-1),
         np.float32(loss_low),
         np.float32(loss_high - loss_low),
         np.float32(gain_low),
         np.float32(gain_high - gain_low),
+        np.float32(params.noise_z),
         np.float32(params.vegetation_weight),
         np.float32(params.bare_weight),
         score.reshape(-1),
@@ -597,28 +685,38 @@ def _ramp(value, low, span):  # pragma: no cover - compiled
     return np.float32(0.0) if x < 0 else (np.float32(1.0) if x > 1 else x)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _low_end(low, noise_z, error):  # pragma: no cover - compiled
+    """A ramp's low end: ``low``, raised to ``noise_z`` standard errors where the error is known."""
+    raised = noise_z * error
+    return raised if raised > low else low  # NaN error: the comparison is False
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _score(
-    loss, gain, kind, loss_low, loss_span, gain_low, gain_span, weight_loss, weight_gain, out
+    loss, gain, loss_se, gain_se, kind, loss_low, loss_span, gain_low, gain_span, noise_z, weight_loss, weight_gain, out
 ):  # pragma: no cover
     for i in range(loss.size):
         pixel_kind = kind[i]
+        vegetation = _ramp(loss[i], _low_end(loss_low, noise_z, loss_se[i]), loss_span)
         if pixel_kind == UNSEEN:
             out[i] = np.float32(np.nan)
         elif pixel_kind == RIVER:
             out[i] = np.float32(0.0)
         elif pixel_kind == POND:
-            out[i] = _ramp(loss[i], loss_low, loss_span)
+            out[i] = vegetation
         else:
-            total = weight_loss * _ramp(loss[i], loss_low, loss_span) + weight_gain * _ramp(
-                gain[i], gain_low, gain_span
+            total = weight_loss * vegetation + weight_gain * _ramp(
+                gain[i], _low_end(gain_low, noise_z, gain_se[i]), gain_span
             )
             out[i] = total if (np.isnan(total) or total < 1) else np.float32(1.0)
 
 
 def filter_changes(changes: Changes, radius_px: int) -> Changes:
-    """:func:`nan_median_filter` of the loss and gain of a :class:`Changes` (with a halo of ``radius_px``)."""
-    return Changes(nan_median_filter(changes.loss, radius_px), nan_median_filter(changes.gain, radius_px), changes.kind)
+    """:func:`nan_median_filter` of the loss, gain and their standard errors (with a halo of ``radius_px``)."""
+    layers = np.stack([changes.loss, changes.gain, changes.loss_se, changes.gain_se])
+    loss, gain, loss_se, gain_se = nan_median_filter(layers, radius_px)
+    return Changes(loss, gain, changes.kind, loss_se, gain_se)
 
 
 def grow_into_workings(score: np.ndarray, kind: np.ndarray, radius_px: int, params: ScoreParameters) -> np.ndarray:
@@ -847,6 +945,8 @@ class Evidence:
     loss, gain:
         Vegetation loss and bare-soil gain (float32; NaN where not computable), not yet
         hidden on river or unseen pixels.
+    loss_se, gain_se:
+        Their standard errors (:attr:`PeriodState.loss_se`).
     flags:
         uint8 bits :data:`SEEN_BOTH`, :data:`BASELINE_WATER`, :data:`BASELINE_BARE`,
         :data:`WATER_SOME`, :data:`WATER_MOST`, :data:`BARE_ALWAYS` (and
@@ -856,6 +956,8 @@ class Evidence:
     loss: np.ndarray
     gain: np.ndarray
     flags: np.ndarray
+    loss_se: np.ndarray
+    gain_se: np.ndarray
 
 
 def period_evidence(
@@ -892,7 +994,7 @@ def period_evidence(
     base_observed = np.ascontiguousarray(base_observed, dtype=np.float32)
     order = partner_order(days, base_days, params.season_window_days)
     shape = observed.shape[2:]
-    loss, gain = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
+    loss, gain, loss_se, gain_se = (np.empty(shape, dtype=np.float32) for _ in range(4))
     flags = np.empty(shape, dtype=np.uint8)
     _period_evidence(
         observed,
@@ -908,8 +1010,10 @@ def period_evidence(
         loss,
         gain,
         flags,
+        loss_se,
+        gain_se,
     )
-    return Evidence(loss, gain, flags)
+    return Evidence(loss, gain, flags, loss_se, gain_se)
 
 
 def changes_of_evidence(evidence: Evidence, corridor: np.ndarray) -> Changes:
@@ -917,24 +1021,24 @@ def changes_of_evidence(evidence: Evidence, corridor: np.ndarray) -> Changes:
 
     Unseen in the period or the baseline: UNSEEN; baseline water, or inside the corridor a
     sandbar (bare in the baseline) or water now: RIVER; water on most dates: POND; bare on
-    every clear date: BARE; else LAND. Loss and gain are NaN on UNSEEN and RIVER pixels.
+    every clear date: BARE; else LAND. Loss, gain and their standard errors are NaN on
+    UNSEEN and RIVER pixels.
     """
     shape = np.shape(evidence.flags)
-    loss, gain, kind = np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.uint8)
+    values = np.stack([evidence.loss, evidence.gain, evidence.loss_se, evidence.gain_se]).astype(np.float32)
+    shown, kind = np.empty_like(values), np.empty(shape, np.uint8)
     _classify(
-        np.ascontiguousarray(evidence.loss, dtype=np.float32).reshape(-1),
-        np.ascontiguousarray(evidence.gain, dtype=np.float32).reshape(-1),
+        values.reshape(4, -1),
         np.ascontiguousarray(evidence.flags, dtype=np.uint8).reshape(-1),
         np.ascontiguousarray(corridor, dtype=bool).reshape(-1),
-        loss.reshape(-1),
-        gain.reshape(-1),
+        shown.reshape(4, -1),
         kind.reshape(-1),
     )
-    return Changes(loss, gain, kind)
+    return Changes(shown[0], shown[1], kind, shown[2], shown[3])
 
 
 @numba.njit(cache=True, nogil=True)
-def _classify(loss, gain, flags, corridor, out_loss, out_gain, out_kind):  # pragma: no cover - compiled
+def _classify(values, flags, corridor, out_values, out_kind):  # pragma: no cover - compiled
     nan = np.float32(np.nan)
     for i in range(flags.size):
         bits, in_corridor = flags[i], corridor[i]
@@ -951,8 +1055,8 @@ def _classify(loss, gain, flags, corridor, out_loss, out_gain, out_kind):  # pra
             pixel_kind = LAND
         out_kind[i] = pixel_kind
         hidden = pixel_kind in (UNSEEN, RIVER)
-        out_loss[i] = nan if hidden else loss[i]
-        out_gain[i] = nan if hidden else gain[i]
+        for layer in range(values.shape[0]):
+            out_values[layer, i] = nan if hidden else values[layer, i]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -970,16 +1074,19 @@ def _period_evidence(
     loss,
     gain,
     flags,
+    loss_se,
+    gain_se,
 ):  # pragma: no cover - compiled
     dates, _, rows, cols = observed.shape
     size = max(dates, 1)
     all_ndvi, all_bsi = np.empty(size, np.float32), np.empty(size, np.float32)
     paired_ndvi, paired_bsi = np.empty(size, np.float32), np.empty(size, np.float32)
     partner_ndvi, partner_bsi = np.empty(size, np.float32), np.empty(size, np.float32)
+    loss_differences, gain_differences = np.empty(size, np.float32), np.empty(size, np.float32)
     nan = np.float32(np.nan)
     for r in range(rows):
         for c in range(cols):
-            n_all = n_bsi = n_paired = n_paired_bsi = n_partner_bsi = wet_dates = 0
+            n_all = n_bsi = n_paired = n_paired_bsi = n_partner_bsi = n_gain_differences = wet_dates = 0
             wet_any = False
             ndvi_max = nan
             for d in range(dates):
@@ -1004,6 +1111,7 @@ def _period_evidence(
                     if np.isfinite(partner):
                         paired_ndvi[n_paired] = ndvi_value
                         partner_ndvi[n_paired] = partner
+                        loss_differences[n_paired] = partner - ndvi_value
                         n_paired += 1
                         if np.isfinite(bsi_value):
                             paired_bsi[n_paired_bsi] = bsi_value
@@ -1012,11 +1120,18 @@ def _period_evidence(
                         if np.isfinite(partner_b):
                             partner_bsi[n_partner_bsi] = partner_b
                             n_partner_bsi += 1
+                        if np.isfinite(bsi_value - partner_b):
+                            gain_differences[n_gain_differences] = bsi_value - partner_b
+                            n_gain_differences += 1
                         break
             if n_paired > 0:
+                loss_se[r, c] = _standard_error(loss_differences, n_paired)
+                gain_se[r, c] = _standard_error(gain_differences, n_gain_differences)
                 loss_value = sorted_median(partner_ndvi, n_paired) - sorted_median(paired_ndvi, n_paired)
                 gain_value = sorted_median(paired_bsi, n_paired_bsi) - sorted_median(partner_bsi, n_partner_bsi)
-            else:
+            else:  # the standard errors before the medians sort the buffers
+                loss_se[r, c] = _standard_error(all_ndvi, n_all)
+                gain_se[r, c] = _standard_error(all_bsi, n_bsi)
                 loss_value = ndvi_dry[r, c] - sorted_median(all_ndvi, n_all)
                 gain_value = sorted_median(all_bsi, n_bsi) - bsi_bare[r, c]
             bits = 0

@@ -39,9 +39,9 @@ go to every worker once per build (:meth:`_Runner.shared`), the intermediate res
 workers (tasks are given the futures) and only the finished scores come back to the
 client, already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
 the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
-below them). The changes (2 bytes x 3 x periods per pixel) of at most about three rows of
+below them). The changes (2 bytes x 5 x periods per pixel) of at most about three rows of
 tiles are held at a time (on the workers, or in this process when run in process): that
-grows with the scene's width (about 6 MB per row of 512-pixel tiles per 10 km of width
+grows with the scene's width (about 10 MB per row of 512-pixel tiles per 10 km of width
 for two periods), not with its area. The client spools the compressed tiles as they
 arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass, validates it,
 writes the catalog (prepared and validated meanwhile), and swaps the folder in
@@ -129,6 +129,7 @@ TASK_GDAL_CACHE_MB = 64
 CHANGES_DTYPE = np.float16
 TRIM_EVERY_TILES = 4
 MAX_FILTER_PX = 5  # the widest median --filter-px takes: 11 x 11 pixels
+MAX_NOISE_Z = 10.0  # the largest --noise-z: beyond it no change of a realistic scene counts
 METHOD = (
     "Sentinel-2 L2A; SCL classes 0,1,3,8,9,10,11 masked (cloud and shadow classes grown by cloud_buffer_m); "
     "each clear observation paired with the baseline's clear observation nearest in day of year (within "
@@ -205,15 +206,15 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(period, 3, row, column)`` float16: loss, gain and the
-        :class:`geo.spectral.Evidence` flags. Half precision (about 0.0005 at 1) halves
-        what travels between tasks; the score's ramps are 0.1 wide, and flags up to 255
-        are exact.
+        ``(period, 5, row, column)`` float16: loss, gain, the
+        :class:`geo.spectral.Evidence` flags, and the loss's and gain's standard errors.
+        Half precision (about 0.0005 at 1) halves what travels between tasks; the
+        score's ramps are 0.1 wide, and flags up to 255 are exact.
     """
     job = dataclasses.replace(job, baseline=scenes[0], periods=scenes[1])
     params = job.params
     window = job.window
-    out = np.full((len(job.periods), 3, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
+    out = np.full((len(job.periods), 5, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
     with _task_env(job):
         corridor_water = np.zeros((window.height, window.width), dtype=bool)
         base_observed, base_water, base_days = _observations(job.baseline, job, corridor_water)
@@ -224,6 +225,8 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
             evidence = period_evidence(observed, water_dates, days, base_observed, base_days, baseline, params)
             out[i, 0], out[i, 1] = evidence.loss, evidence.gain
             out[i, 2] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
+            with np.errstate(over="ignore"):  # beyond float16's 65504 (indices of near-zero reflectances): inf,
+                out[i, 3], out[i, 4] = evidence.loss_se, evidence.gain_se  # a noise no change stands out of
     return out
 
 
@@ -259,11 +262,8 @@ def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
     corridor = _crop(river_corridor((flags[0] & CORRIDOR_WATER) > 0, job.corridor_px), inner)
     scores = []
     for period in range(len(grown)):
-        evidence = Evidence(
-            _crop(grown[period, 0], inner).astype(np.float32),
-            _crop(grown[period, 1], inner).astype(np.float32),
-            _crop(flags[period], inner),
-        )
+        loss, gain, loss_se, gain_se = (_crop(grown[period, i], inner).astype(np.float32) for i in (0, 1, 3, 4))
+        evidence = Evidence(loss, gain, _crop(flags[period], inner), loss_se, gain_se)
         changes = changes_of_evidence(evidence, corridor)
         score = score_of_changes(filter_changes(changes, params.filter_px), params)
         score = _crop(grow_into_workings(score, changes.kind, job.grow_px, params), job.score_halo_px)
@@ -1146,7 +1146,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=ScoreParameters.filter_px,
         metavar="R",
         help=f"radius of the median filter of the changes, in pixels (default {ScoreParameters.filter_px}: 3 x 3; "
-        f"2: 5 x 5, for noisy scenes, at the cost of pits narrower than about 5 pixels; 0: none)",
+        f"2: 5 x 5, at the cost of pits narrower than about 5 pixels; 0: none)",
+    )
+    parser.add_argument(
+        "--noise-z",
+        type=float,
+        default=ScoreParameters.noise_z,
+        metavar="Z",
+        help=f"a change counts only beyond Z standard errors of the pixel's own noise (default "
+        f"{ScoreParameters.noise_z:g}; 0: fixed thresholds only, as on clean scenes)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only errors and the summary")
 
@@ -1181,6 +1189,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use a multiple of 16 (the COG's blocks are the tiles)")
     if not 0 <= args.filter_px <= MAX_FILTER_PX:
         raise InputError(f"{_LAYER}: --filter-px {args.filter_px}: use 0 to {MAX_FILTER_PX} pixels")
+    if not 0 <= args.noise_z <= MAX_NOISE_Z:
+        raise InputError(f"{_LAYER}: --noise-z {args.noise_z:g}: use 0 to {MAX_NOISE_Z:g}")
     paths = build_activity(
         args.scenes,
         args.out,
@@ -1190,7 +1200,7 @@ def run(args: argparse.Namespace) -> int:
         progress,
         tile_px=args.tile_px,
         query=query_from_args(args),
-        params=ScoreParameters(filter_px=args.filter_px),
+        params=ScoreParameters(filter_px=args.filter_px, noise_z=args.noise_z),
     )
     print(f"{len(paths)} activity rasters and catalog.json written to {Path(args.out).expanduser().absolute()}")
     for path in paths:

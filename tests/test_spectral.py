@@ -7,6 +7,7 @@ bands B02 B03 B04 B08 B11); each expected index is computed by hand in a comment
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -298,25 +299,95 @@ def test_fused_tile_kernels_equal_the_numpy_steps(base_dates, period_dates):
         np.testing.assert_array_equal(getattr(baseline, name), getattr(reference, name), err_msg=name)
     evidence = period_evidence(observed, water, days, base_observed, base_days, baseline, params)
     got = changes_of_evidence(evidence, corridor)
-    for name in ("loss", "gain", "kind"):
+    for name in ("loss", "gain", "kind", "loss_se", "gain_se"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
 
 
 def test_score_of_changes_equals_its_numpy_formula():
-    """min(1, w * ramp(loss) + w * ramp(gain)) on land, the loss alone on ponds, 0 on rivers, NaN unseen."""
-    from geo.spectral import Changes, ramp, score_of_changes
+    """min(1, w * ramp(loss) + w * ramp(gain)) on land, the loss alone on ponds, 0 on rivers, NaN unseen;
+    each ramp shifted up to noise_z standard errors where those are known and larger than its low end."""
+    from geo.spectral import Changes, score_of_changes
 
     rng = np.random.default_rng(3)
     loss = rng.normal(0.1, 0.15, (40, 50)).astype(np.float32)
     gain = rng.normal(0.05, 0.08, (40, 50)).astype(np.float32)
-    loss[rng.random(loss.shape) < 0.05] = np.nan
-    gain[rng.random(gain.shape) < 0.05] = np.nan
+    loss_se = rng.uniform(0, 0.06, loss.shape).astype(np.float32)
+    gain_se = rng.uniform(0, 0.04, loss.shape).astype(np.float32)
+    for values in (loss, gain, loss_se, gain_se):
+        values[rng.random(values.shape) < 0.05] = np.nan
     kind = rng.choice(np.array([LAND, POND, RIVER, UNSEEN, BARE], dtype=np.uint8), size=loss.shape)
-    params = ScoreParameters(ndvi_drop=(0.05, 0.2), bsi_rise=(0.03, 0.11), vegetation_weight=0.7, bare_weight=0.45)
+    params = ScoreParameters(
+        ndvi_drop=(0.05, 0.2), bsi_rise=(0.03, 0.11), vegetation_weight=0.7, bare_weight=0.45, noise_z=1.7
+    )
+    z = np.float32(params.noise_z)
     with np.errstate(invalid="ignore"):
-        vegetation_loss, bare_gain = ramp(loss, *params.ndvi_drop), ramp(gain, *params.bsi_rise)
+        loss_low = np.where(z * loss_se > np.float32(0.05), z * loss_se, np.float32(0.05))
+        gain_low = np.where(z * gain_se > np.float32(0.03), z * gain_se, np.float32(0.03))
+        assert (loss_low > np.float32(0.05)).mean() > 0.2  # the shift is exercised
+        vegetation_loss = np.clip((loss - loss_low) / np.float32(0.2 - 0.05), 0, 1)
+        bare_gain = np.clip((gain - gain_low) / np.float32(0.11 - 0.03), 0, 1)
         expected = np.minimum(params.vegetation_weight * vegetation_loss + params.bare_weight * bare_gain, 1)
     expected = np.where(kind == POND, vegetation_loss, expected)
     expected = np.where(kind == RIVER, 0, expected)
     expected = np.where(kind == UNSEEN, np.nan, expected).astype(np.float32)
-    np.testing.assert_array_equal(score_of_changes(Changes(loss, gain, kind), params), expected)
+    got = score_of_changes(Changes(loss, gain, kind, loss_se, gain_se), params)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_standard_error_is_the_sample_deviation_over_root_n_from_three_values():
+    from geo.spectral import MIN_VALUES_FOR_ERROR, standard_error
+
+    rng = np.random.default_rng(4)
+    values = rng.normal(0, 0.05, (6, 30, 20)).astype(np.float32)
+    values[rng.random(values.shape) < 0.4] = np.nan
+    count = np.isfinite(values).sum(axis=0)
+    assert {1, 2, 3, 6} <= set(np.unique(count))  # every case is exercised
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanstd(values.astype(np.float64), axis=0, ddof=1) / np.sqrt(count)
+    expected[count < MIN_VALUES_FOR_ERROR] = np.nan
+    np.testing.assert_allclose(standard_error(values), expected, rtol=1e-6)
+    assert standard_error(np.zeros((0, 4, 5), np.float32)).shape == (4, 5)
+
+
+def noisy_dates(rng, spectrum, dates: int, shape: tuple[int, int], noise_sd: float) -> np.ndarray:
+    """``(date, band, row, column)`` reflectances of one spectrum everywhere, plus Gaussian sensor noise."""
+    clean = np.broadcast_to(np.asarray(spectrum, np.float32)[None, :, None, None], (dates, 5, *shape))
+    return (clean + rng.normal(0, noise_sd, clean.shape)).astype(np.float32)
+
+
+def score_of_stacks(base: np.ndarray, stack: np.ndarray, params: ScoreParameters) -> np.ndarray:
+    days = np.array([20, 90, 160, 230, 300])
+    base_indices, indices = observation_indices(base), observation_indices(stack)
+    paired, partners = season_matched(indices, days, base_indices, days, params.season_window_days)
+    reference = baseline_reference(base, params, base_indices)
+    corridor = river_corridor(reference.water_any, 0)
+    return disturbance_score(period_state(stack, paired, partners, params, indices), reference, corridor, params)
+
+
+def test_in_a_noisy_scene_noise_no_longer_adds_up_to_activity_but_a_pit_still_does():
+    """Sensor noise SD 0.03 (ten times the demo's) on unchanged vegetation: with the fixed thresholds alone
+    (noise_z 0) a share of it scores 0.5 or more; with the default noise_z almost none does, and a pit of the same
+    noise still scores 0.5 or more on almost every pixel."""
+    rng = np.random.default_rng(5)
+    shape = (120, 120)
+    base = noisy_dates(rng, GREEN_VEG, 5, shape, 0.03)
+    unchanged = noisy_dates(rng, GREEN_VEG, 5, shape, 0.03)
+    pit = noisy_dates(rng, PIT, 5, shape, 0.03)
+    fixed, adaptive = ScoreParameters(noise_z=0), ScoreParameters()
+    inside = (slice(2, -2), slice(2, -2))  # the filter's edge is left out
+    assert np.mean(score_of_stacks(base, unchanged, fixed)[inside] >= 0.5) > 0.002
+    assert np.mean(score_of_stacks(base, unchanged, adaptive)[inside] >= 0.5) < 0.0002
+    assert np.mean(score_of_stacks(base, pit, adaptive)[inside] >= 0.5) > 0.98
+
+
+def test_on_clean_scenes_the_noise_adaptation_changes_nothing():
+    """At the demo's noise (SD 0.003) the standard errors stay below the fixed low ends: identical scores."""
+    rng = np.random.default_rng(6)
+    shape = (60, 60)
+    base = noisy_dates(rng, GREEN_VEG, 5, shape, 0.003)
+    half_pit = noisy_dates(rng, GREEN_VEG, 5, shape, 0.003)
+    half_pit[..., 30:] = noisy_dates(rng, PIT, 5, (60, 30), 0.003)
+    fixed = score_of_stacks(base, half_pit, ScoreParameters(noise_z=0))
+    np.testing.assert_array_equal(score_of_stacks(base, half_pit, ScoreParameters()), fixed)
+    assert (fixed[2:-2, 33:-2] >= 0.9).all() and (fixed[2:-2, 2:27] < 0.5).all()
