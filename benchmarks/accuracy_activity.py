@@ -118,24 +118,26 @@ def main() -> None:
     print("SYNTHETIC scenes from data/build_demo_scenes.py; score >= 0.5 against the planted pits")
     header = f"{'filter':>6s} {'z':>4s} {'noise SD':>8s} {'seed':>4s} {'period':>6s} {'F1':>6s} "
     print(header + " ".join(f"{n:>9s}" for n in FALSE_POSITIVE_CLASSES))
-    worst: dict[tuple[int, float, float], tuple[float, float]] = {}
+    worst: dict[tuple[int, float, str], tuple[float, float]] = {}
     for filter_px, noise_z in itertools.product(args.filter_px, args.noise_z):
         params = ScoreParameters(filter_px=filter_px, noise_z=noise_z)
         if args.scenes:
-            summary = json.loads((args.scenes / "truth.json").read_text())
-            runs = [
-                (float("nan"), summary["seed"], partial(evaluate_folder, args.scenes, params))
-            ]  # noise: not recorded
+            seed = json.loads((args.scenes / "truth.json").read_text())["seed"]
+            runs = [("folder", seed, partial(evaluate_folder, args.scenes, params))]  # its noise is not recorded
         else:
             runs = [
-                (noise_sd, seed, partial(evaluate, seed, noise_sd, args.size_px, params, tuple(args.pit_radius_px)))
+                (
+                    f"{noise_sd:.3f}",
+                    seed,
+                    partial(evaluate, seed, noise_sd, args.size_px, params, tuple(args.pit_radius_px)),
+                )
                 for noise_sd, seed in itertools.product(args.noise, args.seeds)
             ]
         for noise_sd, seed, run in runs:
             for period, result in run().items():
                 shares = [result[name] for name in FALSE_POSITIVE_CLASSES]
                 print(
-                    f"{filter_px:6d} {noise_z:4g} {noise_sd:8.3f} {seed:4d} {period:>6s} {result['f1']:6.3f} "
+                    f"{filter_px:6d} {noise_z:4g} {noise_sd:>8s} {seed:4d} {period:>6s} {result['f1']:6.3f} "
                     + " ".join(f"{100 * share:8.2f}%" for share in shares),
                     flush=True,
                 )
@@ -145,7 +147,7 @@ def main() -> None:
     print()
     for (filter_px, noise_z, noise_sd), (low_f1, high_share) in worst.items():
         print(
-            f"--filter-px {filter_px} --noise-z {noise_z:g}, noise SD {noise_sd:g}: lowest F1 {low_f1:.3f} "
+            f"--filter-px {filter_px} --noise-z {noise_z:g}, noise SD {noise_sd}: lowest F1 {low_f1:.3f} "
             f"(goal >= {F1_GOAL}), highest share of a class scored >= 0.5 {100 * high_share:.2f} % "
             f"(goal <= {100 * FALSE_POSITIVE_GOAL:.0f} %)"
         )

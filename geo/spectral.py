@@ -25,23 +25,23 @@ A period's pixel is compared with the *baseline* period, the state before mining
   A pixel with no pair within the window falls back to the cautious comparison: the
   baseline's least green NDVI (its dry-season state) and most bare BSI against the
   period's composite, so greening alone can never look like loss;
-- each pixel also gets the *standard error* of its loss and of its gain: the standard
-  deviation of its paired differences (or, without pairs, of its observations) over
-  the square root of their number. It measures the scene's own noise where the pixel
-  is (sensor noise, haze, seasonal mismatch of the pairs), which no fixed threshold can
-  know;
-- the loss and gain of each pixel, and their standard errors, are replaced by the median
-  of its 3 x 3 neighbourhood (:func:`nan_median_filter`): a pit is a blob of many pixels
-  while sensor noise changes from pixel to pixel, so this halves the noise and keeps the
-  pit's edges;
+- each pixel also gets the *spread* of its loss and of its gain: the standard deviation
+  of its paired differences (or, without pairs, of its observations), and their number.
+  It measures the scene's own noise where the pixel is (sensor noise, haze, seasonal
+  mismatch of the pairs), which no fixed threshold can know;
+- the loss and gain of each pixel, and their spreads, are replaced by the median of its
+  3 x 3 neighbourhood (:func:`nan_median_filter`): a pit is a blob of many pixels while
+  sensor noise changes from pixel to pixel, so this halves the noise and keeps the pit's
+  edges. A pixel seen on too few dates to have a spread (under persistent cloud) takes
+  the nearest ones' within ``noise_reach_m`` (:func:`fill_from_neighbours`);
 - each difference goes through a linear ramp to 0..1 and the score is
   ``min(1, 0.6 * vegetation loss + 0.6 * bare-soil gain)``: either signal at full
   strength alone, or both at half strength, reach 0.6. A ramp starts at its fixed low
-  end or at ``noise_z`` standard errors, whichever is higher (:func:`score_of_changes`),
-  so that in noisy scenes a change must stand out of the pixel's own noise: on clean
-  scenes the fixed ends apply. Medians need the pixel to be disturbed on at least half
-  of the period's clear dates (persistence), which also outvotes a single bad
-  observation;
+  end or at ``noise_z`` standard errors (spread over the square root of the pixel's
+  number of values), whichever is higher (:func:`score_of_changes`), so that in noisy
+  scenes a change must stand out of the pixel's own noise: on clean scenes the fixed
+  ends apply. Medians need the pixel to be disturbed on at least half of the period's
+  clear dates (persistence), which also outvotes a single bad observation;
 - **water** (:func:`open_water`: MNDWI or NDWI above 0): water seen on any clear
   baseline date (rivers, lakes, floods) is not disturbance (score 0). A *river corridor*
   is that water grown by ``corridor_m``; inside it, ground that was bare in the baseline
@@ -180,6 +180,10 @@ class ScoreParameters:
     noise_z:
         A ramp's low end is at least this many standard errors of the pixel's change
         (:func:`score_of_changes`); 0 turns the noise adaptation off.
+    noise_reach_m:
+        How far (metres) a pixel without a spread of its own (seen on fewer than
+        :data:`MIN_VALUES_FOR_SPREAD` dates) looks for its neighbours'
+        (:func:`fill_from_neighbours`).
     grow_m:
         How far (metres) active pixels spread into connected bare ground
         (:func:`grow_into_workings`); 0 turns that off.
@@ -201,6 +205,7 @@ class ScoreParameters:
     season_window_days: int = 60
     filter_px: int = 1
     noise_z: float = 2.5
+    noise_reach_m: float = 100.0
     grow_m: float = 250.0
     seed_score: float = 0.5
     grown_score: float = 0.6
@@ -255,9 +260,11 @@ class PeriodState:
         (NaN where none has).
     partner_ndvi, partner_bsi:
         Median composites of those partners.
-    loss_se, gain_se:
-        Standard errors of the vegetation loss and bare-soil gain (:func:`standard_error`
-        of the paired differences, or of the observations where none has a partner).
+    loss_sd, gain_sd, count:
+        The spread of the vegetation loss and bare-soil gain (:func:`spread_of` the
+        paired differences, or of the observations where none has a partner) and the
+        number of values behind the loss (the gain's are the same but where a BSI is
+        undefined).
     ndvi_max:
         The greenest clear observation's NDVI: below ``bare_ndvi``, bare all period long.
     water_any:
@@ -274,8 +281,9 @@ class PeriodState:
     paired_bsi: np.ndarray
     partner_ndvi: np.ndarray
     partner_bsi: np.ndarray
-    loss_se: np.ndarray
-    gain_se: np.ndarray
+    loss_sd: np.ndarray
+    gain_sd: np.ndarray
+    count: np.ndarray
     water_any: np.ndarray
     seen: np.ndarray
 
@@ -383,7 +391,8 @@ def period_state(
     with np.errstate(invalid="ignore"):
         differences = np.stack([partners[:, 0] - paired[:, 0], paired[:, 1] - partners[:, 1]], axis=1)
     unpaired = ~np.isfinite(paired[:, 0]).any(axis=0)  # the cautious comparison: the observations' own spread
-    errors = np.where(unpaired, standard_error(observed), standard_error(differences))
+    (alone_spread, alone_count), (paired_spread, paired_count) = spread_of(observed), spread_of(differences)
+    spread, count = np.where(unpaired, alone_spread, paired_spread), np.where(unpaired, alone_count, paired_count)
     return PeriodState(
         ndvi=composite[0],
         bsi=composite[1],
@@ -393,35 +402,36 @@ def period_state(
         paired_bsi=paired_composite[1],
         partner_ndvi=partner_composite[0],
         partner_bsi=partner_composite[1],
-        loss_se=errors[0],
-        gain_se=errors[1],
+        loss_sd=spread[0],
+        gain_sd=spread[1],
+        count=count[0],
         water_any=water_dates.any(axis=0),
         seen=clear_dates > 0,
     )
 
 
-#: The fewest values (paired differences or observations) a pixel's standard error is computed from.
-MIN_VALUES_FOR_ERROR = 3
+#: The fewest values (paired differences or observations) a pixel's own spread is computed from.
+MIN_VALUES_FOR_SPREAD = 3
 
 
-def standard_error(values: np.ndarray) -> np.ndarray:
-    """Standard error of the mean over the first axis, ignoring NaN: ``std(ddof=1) / sqrt(n)``, float32.
+def spread_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample standard deviation (``ddof=1``, float32) and number of the finite values over the first axis.
 
-    NaN where fewer than :data:`MIN_VALUES_FOR_ERROR` values are finite: from two values
-    the estimate has one degree of freedom, and for a pit that replaced seasonal
-    vegetation the two differences differ by the season's amplitude, not by noise.
-    ``values`` is ``(date, ...)``; the same float32 results as :func:`period_evidence`'s
-    kernel (:func:`_standard_error`).
+    The deviation is NaN where fewer than :data:`MIN_VALUES_FOR_SPREAD` values are
+    finite: from two values it has one degree of freedom, and for a pit that replaced
+    seasonal vegetation the two differences differ by the season's amplitude, not by
+    noise. ``values`` is ``(date, ...)``; the same float32 results as
+    :func:`period_evidence`'s kernel (:func:`_spread`).
     """
     array = np.asarray(values, dtype=np.float32)
     flat = np.ascontiguousarray(array.reshape(array.shape[0], int(np.prod(array.shape[1:]))))
-    out = np.empty(flat.shape[1], dtype=np.float32)
-    _standard_error_columns(flat, out)
-    return out.reshape(array.shape[1:])
+    spread, count = np.empty(flat.shape[1], dtype=np.float32), np.empty(flat.shape[1], dtype=np.float32)
+    _spread_columns(flat, spread, count)
+    return spread.reshape(array.shape[1:]), count.reshape(array.shape[1:])
 
 
 @numba.njit(cache=True, nogil=True)
-def _standard_error_columns(values, out):  # pragma: no cover - compiled
+def _spread_columns(values, spread, counts):  # pragma: no cover - compiled
     dates, pixels = values.shape
     buffer = np.empty(max(dates, 1), dtype=np.float32)
     for p in range(pixels):
@@ -430,13 +440,13 @@ def _standard_error_columns(values, out):  # pragma: no cover - compiled
             if np.isfinite(values[d, p]):
                 buffer[count] = values[d, p]
                 count += 1
-        out[p] = _standard_error(buffer, count)
+        spread[p], counts[p] = _spread(buffer, count), count
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _standard_error(buffer, count):  # pragma: no cover - compiled
-    """``std(buffer[:count], ddof=1) / sqrt(count)`` as float32 (sums in float64); NaN below 3 values."""
-    if count < MIN_VALUES_FOR_ERROR:
+def _spread(buffer, count):  # pragma: no cover - compiled
+    """``std(buffer[:count], ddof=1)`` as float32 (sums in float64); NaN below :data:`MIN_VALUES_FOR_SPREAD`."""
+    if count < MIN_VALUES_FOR_SPREAD:
         return np.float32(np.nan)
     total = 0.0
     for i in range(count):
@@ -445,7 +455,48 @@ def _standard_error(buffer, count):  # pragma: no cover - compiled
     squares = 0.0
     for i in range(count):
         squares += (buffer[i] - mean) ** 2
-    return np.float32(np.sqrt(squares / (count - 1) / count))
+    return np.float32(np.sqrt(squares / (count - 1)))
+
+
+def fill_from_neighbours(values: np.ndarray, reach_px: int) -> np.ndarray:
+    """NaN pixels take the median of their finite 3 x 3 neighbours, ``reach_px`` times over (a copy).
+
+    So a NaN pixel gets the values of the nearest finite ones (within ``reach_px``
+    pixels, in rings); pixels with a value keep it. The filling of step ``k`` sees only
+    what steps before it filled, so the result does not depend on the order of the
+    pixels. Right ``reach_px`` pixels inside the array's edges (outside is NaN): callers
+    pass a tile with a halo. Works on the last two axes.
+    """
+    array = np.ascontiguousarray(values, dtype=np.float32)
+    flat = array.reshape(-1, *array.shape[-2:]).copy()
+    if reach_px > 0:
+        _fill_from_neighbours(flat, int(reach_px), np.empty_like(flat))
+    return flat.reshape(array.shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_from_neighbours(values, reach, scratch):  # pragma: no cover - compiled
+    layers, rows, cols = values.shape
+    buffer = np.empty(9, dtype=np.float32)
+    for k in range(layers):
+        for _ in range(reach):
+            scratch[k] = values[k]
+            filled = False
+            for r in range(rows):
+                for c in range(cols):
+                    if not np.isnan(scratch[k, r, c]):
+                        continue
+                    count = 0
+                    for i in range(max(r - 1, 0), min(r + 2, rows)):
+                        for j in range(max(c - 1, 0), min(c + 2, cols)):
+                            if np.isfinite(scratch[k, i, j]):
+                                buffer[count] = scratch[k, i, j]
+                                count += 1
+                    if count:
+                        values[k, r, c] = sorted_median(buffer, count)
+                        filled = True
+            if not filled:
+                break
 
 
 def river_corridor(water_any: np.ndarray, radius_px: int) -> np.ndarray:
@@ -516,9 +567,11 @@ class Changes:
         Vegetation loss, an NDVI difference (NaN on river and unseen pixels).
     gain:
         Bare-soil gain, a BSI difference (NaN on river and unseen pixels).
-    loss_se, gain_se:
-        Their standard errors (NaN on river and unseen pixels, and where fewer than
-        :data:`MIN_VALUES_FOR_ERROR` values were compared).
+    loss_sd, gain_sd:
+        Their spreads (NaN on river and unseen pixels, and where fewer than
+        :data:`MIN_VALUES_FOR_SPREAD` values were compared).
+    count:
+        The number of values behind the loss and gain (float32; 0 where unseen).
     kind:
         uint8 :data:`LAND`, :data:`BARE` (land bare on every clear date of the period),
         :data:`POND` (new water off the river), :data:`RIVER` (baseline water, sandbar,
@@ -528,8 +581,9 @@ class Changes:
     loss: np.ndarray
     gain: np.ndarray
     kind: np.ndarray
-    loss_se: np.ndarray
-    gain_se: np.ndarray
+    loss_sd: np.ndarray
+    gain_sd: np.ndarray
+    count: np.ndarray
 
 
 def pixel_changes(
@@ -564,7 +618,7 @@ def pixel_changes(
     def shown(values):
         return np.where(hidden, np.nan, values).astype(np.float32)
 
-    return Changes(shown(loss), shown(gain), kind, shown(state.loss_se), shown(state.gain_se))
+    return Changes(shown(loss), shown(gain), kind, shown(state.loss_sd), shown(state.gain_sd), state.count)
 
 
 def nan_median_filter(values: np.ndarray, radius_px: int = 1) -> np.ndarray:
@@ -648,7 +702,8 @@ def score_of_changes(changes: Changes, params: ScoreParameters = ScoreParameters
     vegetation loss alone on a pond (water is not bare soil, so BSI cannot see it).
 
     Each ramp keeps its width but starts at ``max(low, noise_z * standard error)`` of
-    the pixel (its fixed ``low`` where the standard error is NaN). On clean scenes the
+    the pixel, the standard error being its spread over the square root of its number
+    of values (its fixed ``low`` where the spread is NaN). On clean scenes the
     standard errors are a few thousandths and the fixed ends apply; where the scene is
     noisy, a change must stand ``noise_z`` standard errors out of the pixel's own noise
     to count, so noise no longer adds up to 0.5 while a pit's change, many times larger,
@@ -656,7 +711,9 @@ def score_of_changes(changes: Changes, params: ScoreParameters = ScoreParameters
     the effect on scenes of several noise levels.
     """
     arrays = [np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (changes.loss, changes.gain)]
-    errors = [np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (changes.loss_se, changes.gain_se)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(np.asarray(changes.count, dtype=np.float32))
+        errors = [(np.asarray(sd, dtype=np.float32) / root).reshape(-1) for sd in (changes.loss_sd, changes.gain_sd)]
     kind = np.ascontiguousarray(changes.kind, dtype=np.uint8)
     score = np.empty(kind.shape, dtype=np.float32)
     (loss_low, loss_high), (gain_low, gain_high) = params.ndvi_drop, params.bsi_rise
@@ -712,11 +769,15 @@ def _score(
             out[i] = total if (np.isnan(total) or total < 1) else np.float32(1.0)
 
 
-def filter_changes(changes: Changes, radius_px: int) -> Changes:
-    """:func:`nan_median_filter` of the loss, gain and their standard errors (with a halo of ``radius_px``)."""
-    layers = np.stack([changes.loss, changes.gain, changes.loss_se, changes.gain_se])
-    loss, gain, loss_se, gain_se = nan_median_filter(layers, radius_px)
-    return Changes(loss, gain, changes.kind, loss_se, gain_se)
+def filter_changes(changes: Changes, radius_px: int, reach_px: int = 0) -> Changes:
+    """:func:`nan_median_filter` of the loss, gain and their spreads; spreads then filled ``reach_px`` far.
+
+    The result is right ``radius_px + reach_px`` pixels inside the array's edges
+    (:func:`fill_from_neighbours` after the filter).
+    """
+    layers = nan_median_filter(np.stack([changes.loss, changes.gain, changes.loss_sd, changes.gain_sd]), radius_px)
+    loss_sd, gain_sd = fill_from_neighbours(layers[2:], reach_px)
+    return Changes(layers[0], layers[1], changes.kind, loss_sd, gain_sd, changes.count)
 
 
 def grow_into_workings(score: np.ndarray, kind: np.ndarray, radius_px: int, params: ScoreParameters) -> np.ndarray:
@@ -764,7 +825,8 @@ def disturbance_score(
         float32 scores in 0..1, NaN where not seen.
     """
     changes = pixel_changes(state, baseline, corridor, params)
-    score = score_of_changes(filter_changes(changes, params.filter_px), params)
+    reach_px = params.pixels(params.noise_reach_m, params.pixel_m)
+    score = score_of_changes(filter_changes(changes, params.filter_px, reach_px), params)
     return grow_into_workings(score, changes.kind, params.pixels(params.grow_m, params.pixel_m), params)
 
 
@@ -945,8 +1007,8 @@ class Evidence:
     loss, gain:
         Vegetation loss and bare-soil gain (float32; NaN where not computable), not yet
         hidden on river or unseen pixels.
-    loss_se, gain_se:
-        Their standard errors (:attr:`PeriodState.loss_se`).
+    loss_sd, gain_sd, count:
+        Their spreads and number of values (:attr:`PeriodState.loss_sd`).
     flags:
         uint8 bits :data:`SEEN_BOTH`, :data:`BASELINE_WATER`, :data:`BASELINE_BARE`,
         :data:`WATER_SOME`, :data:`WATER_MOST`, :data:`BARE_ALWAYS` (and
@@ -956,8 +1018,9 @@ class Evidence:
     loss: np.ndarray
     gain: np.ndarray
     flags: np.ndarray
-    loss_se: np.ndarray
-    gain_se: np.ndarray
+    loss_sd: np.ndarray
+    gain_sd: np.ndarray
+    count: np.ndarray
 
 
 def period_evidence(
@@ -994,7 +1057,7 @@ def period_evidence(
     base_observed = np.ascontiguousarray(base_observed, dtype=np.float32)
     order = partner_order(days, base_days, params.season_window_days)
     shape = observed.shape[2:]
-    loss, gain, loss_se, gain_se = (np.empty(shape, dtype=np.float32) for _ in range(4))
+    loss, gain, loss_sd, gain_sd, count = (np.empty(shape, dtype=np.float32) for _ in range(5))
     flags = np.empty(shape, dtype=np.uint8)
     _period_evidence(
         observed,
@@ -1010,10 +1073,11 @@ def period_evidence(
         loss,
         gain,
         flags,
-        loss_se,
-        gain_se,
+        loss_sd,
+        gain_sd,
+        count,
     )
-    return Evidence(loss, gain, flags, loss_se, gain_se)
+    return Evidence(loss, gain, flags, loss_sd, gain_sd, count)
 
 
 def changes_of_evidence(evidence: Evidence, corridor: np.ndarray) -> Changes:
@@ -1021,11 +1085,11 @@ def changes_of_evidence(evidence: Evidence, corridor: np.ndarray) -> Changes:
 
     Unseen in the period or the baseline: UNSEEN; baseline water, or inside the corridor a
     sandbar (bare in the baseline) or water now: RIVER; water on most dates: POND; bare on
-    every clear date: BARE; else LAND. Loss, gain and their standard errors are NaN on
-    UNSEEN and RIVER pixels.
+    every clear date: BARE; else LAND. Loss, gain and their spreads are NaN on UNSEEN and
+    RIVER pixels.
     """
     shape = np.shape(evidence.flags)
-    values = np.stack([evidence.loss, evidence.gain, evidence.loss_se, evidence.gain_se]).astype(np.float32)
+    values = np.stack([evidence.loss, evidence.gain, evidence.loss_sd, evidence.gain_sd]).astype(np.float32)
     shown, kind = np.empty_like(values), np.empty(shape, np.uint8)
     _classify(
         values.reshape(4, -1),
@@ -1034,7 +1098,7 @@ def changes_of_evidence(evidence: Evidence, corridor: np.ndarray) -> Changes:
         shown.reshape(4, -1),
         kind.reshape(-1),
     )
-    return Changes(shown[0], shown[1], kind, shown[2], shown[3])
+    return Changes(shown[0], shown[1], kind, shown[2], shown[3], np.asarray(evidence.count, dtype=np.float32))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1074,8 +1138,9 @@ def _period_evidence(
     loss,
     gain,
     flags,
-    loss_se,
-    gain_se,
+    loss_sd,
+    gain_sd,
+    count,
 ):  # pragma: no cover - compiled
     dates, _, rows, cols = observed.shape
     size = max(dates, 1)
@@ -1125,13 +1190,15 @@ def _period_evidence(
                             n_gain_differences += 1
                         break
             if n_paired > 0:
-                loss_se[r, c] = _standard_error(loss_differences, n_paired)
-                gain_se[r, c] = _standard_error(gain_differences, n_gain_differences)
+                loss_sd[r, c] = _spread(loss_differences, n_paired)
+                gain_sd[r, c] = _spread(gain_differences, n_gain_differences)
+                count[r, c] = n_paired
                 loss_value = sorted_median(partner_ndvi, n_paired) - sorted_median(paired_ndvi, n_paired)
                 gain_value = sorted_median(paired_bsi, n_paired_bsi) - sorted_median(partner_bsi, n_partner_bsi)
-            else:  # the standard errors before the medians sort the buffers
-                loss_se[r, c] = _standard_error(all_ndvi, n_all)
-                gain_se[r, c] = _standard_error(all_bsi, n_bsi)
+            else:  # the spreads before the medians sort the buffers
+                loss_sd[r, c] = _spread(all_ndvi, n_all)
+                gain_sd[r, c] = _spread(all_bsi, n_bsi)
+                count[r, c] = n_all
                 loss_value = ndvi_dry[r, c] - sorted_median(all_ndvi, n_all)
                 gain_value = sorted_median(all_bsi, n_bsi) - bsi_bare[r, c]
             bits = 0

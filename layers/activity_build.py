@@ -39,9 +39,9 @@ go to every worker once per build (:meth:`_Runner.shared`), the intermediate res
 workers (tasks are given the futures) and only the finished scores come back to the
 client, already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
 the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
-below them). The changes (2 bytes x 5 x periods per pixel) of at most about three rows of
+below them). The changes (2 bytes x 6 x periods per pixel) of at most about three rows of
 tiles are held at a time (on the workers, or in this process when run in process): that
-grows with the scene's width (about 10 MB per row of 512-pixel tiles per 10 km of width
+grows with the scene's width (about 12 MB per row of 512-pixel tiles per 10 km of width
 for two periods), not with its area. The client spools the compressed tiles as they
 arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass, validates it,
 writes the catalog (prepared and validated meanwhile), and swaps the folder in
@@ -136,7 +136,9 @@ METHOD = (
     "season_window_days); median composites of the paired observations and of their partners; "
     "score = min(1, vegetation_weight * ramp(partner NDVI - paired NDVI, ndvi_drop) + bare_weight * "
     "ramp(paired BSI - partner BSI, bsi_rise)) (no pair: the baseline's min NDVI and max BSI against the "
-    "period's composite); open water = MNDWI or NDWI > water_index; baseline water, sandbars (bare in the "
+    "period's composite); each ramp starts at noise_z standard errors of the pixel's change where that is "
+    "higher (standard deviation of its paired differences, from 3 values, 3x3 median, taken from the nearest "
+    "pixels within noise_reach_m where missing, over the square root of their number); open water = MNDWI or NDWI > water_index; baseline water, sandbars (bare in the "
     "baseline) and water inside the river corridor (baseline water grown by corridor_m) score 0; new water "
     "outside it scores its vegetation loss (pit ponds); never seen clear = nodata"
 )
@@ -162,12 +164,14 @@ class TileJob:
     buffer_px: int
     corridor_px: int
     grow_px: int = 0
+    reach_px: int = 0  # how far a pixel without a noise spread of its own borrows one (noise_reach_m)
     session: str = ""  # the build's id: a worker thread keeps this build's input files open between tiles
 
     @property
     def score_halo_px(self) -> int:
-        """Pixels of classified changes around the tile that the scores need: the filter's, then the growth's."""
-        return self.params.filter_px + self.grow_px
+        """Pixels of classified changes around the tile that the scores need: the filter's, the spreads' reach,
+        then the growth's."""
+        return self.params.filter_px + self.reach_px + self.grow_px
 
     @property
     def halo_px(self) -> int:
@@ -206,15 +210,15 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(period, 5, row, column)`` float16: loss, gain, the
-        :class:`geo.spectral.Evidence` flags, and the loss's and gain's standard errors.
-        Half precision (about 0.0005 at 1) halves what travels between tasks; the
-        score's ramps are 0.1 wide, and flags up to 255 are exact.
+        ``(period, 6, row, column)`` float16: loss, gain, the
+        :class:`geo.spectral.Evidence` flags, the loss's and gain's spreads and their
+        number of values. Half precision (about 0.0005 at 1) halves what travels between
+        tasks; the score's ramps are 0.1 wide, and flags and counts up to 255 are exact.
     """
     job = dataclasses.replace(job, baseline=scenes[0], periods=scenes[1])
     params = job.params
     window = job.window
-    out = np.full((len(job.periods), 5, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
+    out = np.full((len(job.periods), 6, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
     with _task_env(job):
         corridor_water = np.zeros((window.height, window.width), dtype=bool)
         base_observed, base_water, base_days = _observations(job.baseline, job, corridor_water)
@@ -223,10 +227,13 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
         for i, (_label, scenes) in enumerate(job.periods):
             observed, water_dates, days = _observations(scenes, job)
             evidence = period_evidence(observed, water_dates, days, base_observed, base_days, baseline, params)
-            out[i, 0], out[i, 1] = evidence.loss, evidence.gain
+            # Indices of near-zero or negative reflectances (noise on dark water) can exceed float16's 65504:
+            # they become inf, as a float32 ramp takes them (a loss of inf is full loss, a spread of inf no signal).
+            with np.errstate(over="ignore"):
+                out[i, 0], out[i, 1] = evidence.loss, evidence.gain
+                out[i, 3], out[i, 4] = evidence.loss_sd, evidence.gain_sd
             out[i, 2] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
-            with np.errstate(over="ignore"):  # beyond float16's 65504 (indices of near-zero reflectances): inf,
-                out[i, 3], out[i, 4] = evidence.loss_se, evidence.gain_se  # a noise no change stands out of
+            out[i, 5] = evidence.count
     return out
 
 
@@ -262,10 +269,12 @@ def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
     corridor = _crop(river_corridor((flags[0] & CORRIDOR_WATER) > 0, job.corridor_px), inner)
     scores = []
     for period in range(len(grown)):
-        loss, gain, loss_se, gain_se = (_crop(grown[period, i], inner).astype(np.float32) for i in (0, 1, 3, 4))
-        evidence = Evidence(loss, gain, _crop(flags[period], inner), loss_se, gain_se)
+        loss, gain, loss_sd, gain_sd, count = (
+            _crop(grown[period, i], inner).astype(np.float32) for i in (0, 1, 3, 4, 5)
+        )
+        evidence = Evidence(loss, gain, _crop(flags[period], inner), loss_sd, gain_sd, count)
         changes = changes_of_evidence(evidence, corridor)
-        score = score_of_changes(filter_changes(changes, params.filter_px), params)
+        score = score_of_changes(filter_changes(changes, params.filter_px, job.reach_px), params)
         score = _crop(grow_into_workings(score, changes.kind, job.grow_px, params), job.score_halo_px)
         scores.append(np.where(np.isnan(score), np.float32(NODATA), score))
     return np.stack(scores)
@@ -743,11 +752,13 @@ def make_jobs(
     pixel_m = abs(grid.transform.a)
     corridor_px = params.pixels(params.corridor_m, pixel_m)
     grow_px = params.pixels(params.grow_m, pixel_m)
+    reach_px = params.pixels(params.noise_reach_m, pixel_m)
     if tile_px % 16:
         raise InputError(f"{_LAYER}: tiles of {tile_px} pixels: use a multiple of 16 (TIFF tiles are)")
-    if corridor_px + grow_px + params.filter_px > tile_px:
+    if corridor_px + grow_px + reach_px + params.filter_px > tile_px:
         raise InputError(
-            f"{_LAYER}: corridor_m and grow_m together are wider than a tile ({tile_px} pixels); use larger tiles"
+            f"{_LAYER}: corridor_m, grow_m and noise_reach_m together are wider than a tile ({tile_px} pixels); "
+            "use larger tiles"
         )
     footprints = {
         s.scene_id: _footprint(s, grid) for s in plan.baseline_scenes + tuple(x for _, g in plan.periods for x in g)
@@ -771,6 +782,7 @@ def make_jobs(
                 buffer_px=params.pixels(params.cloud_buffer_m, pixel_m),
                 corridor_px=corridor_px,
                 grow_px=grow_px,
+                reach_px=reach_px,
                 session=session,
             )
     return jobs

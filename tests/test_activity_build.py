@@ -278,6 +278,31 @@ def test_a_wider_median_filter_is_recorded_still_finds_the_pits_and_does_not_dep
         np.testing.assert_array_equal(read_scores(path), read_scores(wide / path.name))
 
 
+def test_on_noisy_scenes_the_noise_adaptation_acts_is_recorded_and_does_not_depend_on_the_tile_size(tmp_path, capsys):
+    """Scenes with sensor noise SD 0.02 (the demo's is 0.003) and a 700 m cloud seen through on two dates of
+    2021 only (no spreads of their own inside it): the default --noise-z scores fewer pixels active
+    than --noise-z 0 (so the spreads, their filter and their reach are exercised), at 96-px tiles exactly as at
+    512, with the parameters in the provenance; an out-of-range --noise-z is refused in one line."""
+    noisy = tmp_path / "noisy"
+    load_generator().build_scenes(noisy, size_px=150, seed=3, noise_sd=0.02)
+    for scl in sorted(noisy.glob("*_2021*_SCL_20m.tif"))[2:]:  # a cloud on 3 of 2021's 5 dates, across tiles
+        with rasterio.open(scl, "r+") as dataset:
+            dataset.write(np.full((1, 35, 35), 9, np.uint8), window=rasterio.windows.Window(25, 25, 35, 35))
+    assert run_cli(["--scenes", str(noisy), "--out", str(tmp_path / "x"), "--noise-z", "11", "--quiet"]) == 2
+    assert "--noise-z 11: use 0 to 10" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert run_cli(["--scenes", str(noisy), "--out", str(tmp_path / "fixed"), "--noise-z", "0", "--quiet"]) == 0
+    far = ScoreParameters(noise_reach_m=300)  # spreads taken from up to 30 px away: wider than the growth's halo
+    adaptive = build_activity(noisy, tmp_path / "adaptive", params=far)
+    small_tiles = build_activity(noisy, tmp_path / "small_tiles", tile_px=96, params=far)
+    for path, tiled in zip(adaptive, small_tiles, strict=True):
+        scores, fixed = read_scores(path), read_scores(tmp_path / "fixed" / path.name)
+        assert (scores >= 0.5).sum() < (fixed >= 0.5).sum()
+        np.testing.assert_array_equal(read_scores(tiled), scores)
+    parameters = json.loads(next((tmp_path / "fixed").glob("activity-2021/*.json")).read_text())["properties"]
+    assert parameters["minewatch:parameters"]["noise_z"] == 0
+    assert parameters["minewatch:parameters"]["noise_reach_m"] == ScoreParameters.noise_reach_m
+
+
 def test_the_rasters_do_not_depend_on_the_tile_size(built, scenes, tmp_path):
     """Halos (cloud buffer, river corridor, median filter, growth into workings) make tiles seamless."""
     paths = build_activity(scenes, tmp_path / "small_tiles", tile_px=96)  # the last tiles: 12 px, < the halo

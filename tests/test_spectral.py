@@ -299,22 +299,24 @@ def test_fused_tile_kernels_equal_the_numpy_steps(base_dates, period_dates):
         np.testing.assert_array_equal(getattr(baseline, name), getattr(reference, name), err_msg=name)
     evidence = period_evidence(observed, water, days, base_observed, base_days, baseline, params)
     got = changes_of_evidence(evidence, corridor)
-    for name in ("loss", "gain", "kind", "loss_se", "gain_se"):
+    for name in ("loss", "gain", "kind", "loss_sd", "gain_sd", "count"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
 
 
 def test_score_of_changes_equals_its_numpy_formula():
     """min(1, w * ramp(loss) + w * ramp(gain)) on land, the loss alone on ponds, 0 on rivers, NaN unseen;
-    each ramp shifted up to noise_z standard errors where those are known and larger than its low end."""
+    each ramp shifted up to noise_z standard errors (spread / sqrt(count)) where known and above its low end."""
     from geo.spectral import Changes, score_of_changes
 
     rng = np.random.default_rng(3)
     loss = rng.normal(0.1, 0.15, (40, 50)).astype(np.float32)
     gain = rng.normal(0.05, 0.08, (40, 50)).astype(np.float32)
-    loss_se = rng.uniform(0, 0.06, loss.shape).astype(np.float32)
-    gain_se = rng.uniform(0, 0.04, loss.shape).astype(np.float32)
-    for values in (loss, gain, loss_se, gain_se):
+    loss_sd = rng.uniform(0, 0.12, loss.shape).astype(np.float32)
+    gain_sd = rng.uniform(0, 0.08, loss.shape).astype(np.float32)
+    for values in (loss, gain, loss_sd, gain_sd):
         values[rng.random(values.shape) < 0.05] = np.nan
+    count = rng.integers(1, 6, loss.shape).astype(np.float32)
+    loss_se, gain_se = loss_sd / np.sqrt(count), gain_sd / np.sqrt(count)
     kind = rng.choice(np.array([LAND, POND, RIVER, UNSEEN, BARE], dtype=np.uint8), size=loss.shape)
     params = ScoreParameters(
         ndvi_drop=(0.05, 0.2), bsi_rise=(0.03, 0.11), vegetation_weight=0.7, bare_weight=0.45, noise_z=1.7
@@ -330,12 +332,12 @@ def test_score_of_changes_equals_its_numpy_formula():
     expected = np.where(kind == POND, vegetation_loss, expected)
     expected = np.where(kind == RIVER, 0, expected)
     expected = np.where(kind == UNSEEN, np.nan, expected).astype(np.float32)
-    got = score_of_changes(Changes(loss, gain, kind, loss_se, gain_se), params)
+    got = score_of_changes(Changes(loss, gain, kind, loss_sd, gain_sd, count), params)
     np.testing.assert_array_equal(got, expected)
 
 
-def test_standard_error_is_the_sample_deviation_over_root_n_from_three_values():
-    from geo.spectral import MIN_VALUES_FOR_ERROR, standard_error
+def test_spread_is_the_sample_deviation_from_three_values_and_the_count_of_values():
+    from geo.spectral import MIN_VALUES_FOR_SPREAD, spread_of
 
     rng = np.random.default_rng(4)
     values = rng.normal(0, 0.05, (6, 30, 20)).astype(np.float32)
@@ -344,10 +346,27 @@ def test_standard_error_is_the_sample_deviation_over_root_n_from_three_values():
     assert {1, 2, 3, 6} <= set(np.unique(count))  # every case is exercised
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        expected = np.nanstd(values.astype(np.float64), axis=0, ddof=1) / np.sqrt(count)
-    expected[count < MIN_VALUES_FOR_ERROR] = np.nan
-    np.testing.assert_allclose(standard_error(values), expected, rtol=1e-6)
-    assert standard_error(np.zeros((0, 4, 5), np.float32)).shape == (4, 5)
+        expected = np.nanstd(values.astype(np.float64), axis=0, ddof=1)
+    expected[count < MIN_VALUES_FOR_SPREAD] = np.nan
+    spread, counted = spread_of(values)
+    np.testing.assert_allclose(spread, expected, rtol=1e-6)
+    np.testing.assert_array_equal(counted, count)
+    assert spread_of(np.zeros((0, 4, 5), np.float32))[0].shape == (4, 5)
+
+
+def test_fill_from_neighbours_gives_holes_the_nearest_values_in_rings_and_keeps_the_rest():
+    from geo.spectral import fill_from_neighbours
+
+    values = np.full((9, 9), np.nan, np.float32)
+    values[:, :3] = 1.0  # a known strip on the left; a lone known pixel on the right
+    values[4, 8] = 5.0
+    filled = fill_from_neighbours(values, 2)
+    np.testing.assert_array_equal(filled[:, :3], 1.0)  # kept
+    assert filled[4, 8] == 5.0 and filled[4, 7] == 5.0 and filled[2, 6] == 5.0  # two rings around the lone pixel
+    assert (filled[:, 3:5] == 1.0).all()  # two columns from the strip
+    assert np.isnan(filled[0, 6]) and np.isnan(filled[4, 5])  # three away from everything: still a hole
+    assert np.isnan(values[4, 4])  # the input is untouched
+    np.testing.assert_array_equal(fill_from_neighbours(values, 0), values)
 
 
 def noisy_dates(rng, spectrum, dates: int, shape: tuple[int, int], noise_sd: float) -> np.ndarray:
@@ -391,3 +410,19 @@ def test_on_clean_scenes_the_noise_adaptation_changes_nothing():
     fixed = score_of_stacks(base, half_pit, ScoreParameters(noise_z=0))
     np.testing.assert_array_equal(score_of_stacks(base, half_pit, ScoreParameters()), fixed)
     assert (fixed[2:-2, 33:-2] >= 0.9).all() and (fixed[2:-2, 2:27] < 0.5).all()
+
+
+def test_pixels_seen_on_two_dates_borrow_the_noise_spread_of_neighbours_within_reach():
+    """A 20 x 20 px patch seen on two period dates only (under persistent cloud) has no spread of its own: with
+    noise_reach_m 0 it is scored with the fixed thresholds (several % false activity at noise SD 0.03); with the
+    default reach (10 px) it takes its neighbours' spread, and noise stops counting while a pit still does."""
+    rng = np.random.default_rng(5)
+    shape, patch = (120, 120), (slice(50, 70), slice(50, 70))
+    base = noisy_dates(rng, GREEN_VEG, 5, shape, 0.03)
+    unchanged, pit = noisy_dates(rng, GREEN_VEG, 5, shape, 0.03), noisy_dates(rng, PIT, 5, shape, 0.03)
+    for stack in (unchanged, pit):
+        stack[2:, :, patch[0], patch[1]] = np.nan
+    without_reach = np.mean(score_of_stacks(base, unchanged, ScoreParameters(noise_reach_m=0))[patch] >= 0.5)
+    assert without_reach > 0.02
+    assert np.mean(score_of_stacks(base, unchanged, ScoreParameters())[patch] >= 0.5) < without_reach / 10
+    assert np.mean(score_of_stacks(base, pit, ScoreParameters())[patch] >= 0.5) > 0.98
