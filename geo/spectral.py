@@ -33,7 +33,7 @@ A period's pixel is compared with the *baseline* period, the state before mining
   3 x 3 neighbourhood (:func:`nan_median_filter`): a pit is a blob of many pixels while
   sensor noise changes from pixel to pixel, so this halves the noise and keeps the pit's
   edges. A pixel seen on too few dates to have a spread (under persistent cloud) takes
-  the nearest ones' within ``noise_reach_m`` (:func:`fill_from_neighbours`);
+  the nearest ones' within ``noise_reach_m`` (:func:`noise_spread`);
 - each difference goes through a linear ramp to 0..1 and the score is
   ``min(1, 0.6 * vegetation loss + 0.6 * bare-soil gain)``: either signal at full
   strength alone, or both at half strength, reach 0.6. A ramp starts at its fixed low
@@ -183,7 +183,7 @@ class ScoreParameters:
     noise_reach_m:
         How far (metres) a pixel without a spread of its own (seen on fewer than
         :data:`MIN_VALUES_FOR_SPREAD` dates) looks for its neighbours'
-        (:func:`fill_from_neighbours`).
+        (:func:`noise_spread`).
     grow_m:
         How far (metres) active pixels spread into connected bare ground
         (:func:`grow_into_workings`); 0 turns that off.
@@ -458,45 +458,63 @@ def _spread(buffer, count):  # pragma: no cover - compiled
     return np.float32(np.sqrt(squares / (count - 1)))
 
 
-def fill_from_neighbours(values: np.ndarray, reach_px: int) -> np.ndarray:
-    """NaN pixels take the median of their finite 3 x 3 neighbours, ``reach_px`` times over (a copy).
+def noise_spread(spread: np.ndarray, radius_px: int, reach_px: int) -> np.ndarray:
+    """Each pixel's noise spread: the median of the finite ``spread`` values in its ``(2r + 1)``-square.
 
-    So a NaN pixel gets the values of the nearest finite ones (within ``reach_px``
-    pixels, in rings); pixels with a value keep it. The filling of step ``k`` sees only
-    what steps before it filled, so the result does not depend on the order of the
-    pixels. Right ``reach_px`` pixels inside the array's edges (outside is NaN): callers
-    pass a tile with a halo. Works on the last two axes.
+    Where that square holds none (a pixel seen on too few dates, among others like it),
+    the square widens one pixel at a time, up to ``reach_px`` more, until its new ring
+    holds some: their median (the spreads of the nearest pixels that have one); NaN
+    beyond. :func:`score_of_changes` computes this only where a change could count; this
+    whole-array form is its reference. Right ``radius_px + reach_px`` pixels inside the
+    array's edges (outside is taken as NaN).
     """
-    array = np.ascontiguousarray(values, dtype=np.float32)
-    flat = array.reshape(-1, *array.shape[-2:]).copy()
-    if reach_px > 0:
-        _fill_from_neighbours(flat, int(reach_px), np.empty_like(flat))
-    return flat.reshape(array.shape)
+    values = np.ascontiguousarray(spread, dtype=np.float32)
+    out = np.empty_like(values)
+    buffer = np.empty(_spread_buffer_size(radius_px, reach_px), dtype=np.float32)
+    _noise_spreads(values, int(radius_px), int(reach_px), buffer, out)
+    return out
+
+
+def _spread_buffer_size(radius_px: int, reach_px: int) -> int:
+    """Room for the larger of the first square and the widest ring :func:`_noise_spread_at` collects."""
+    return max((2 * radius_px + 1) ** 2, 8 * (radius_px + reach_px), 1)
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_from_neighbours(values, reach, scratch):  # pragma: no cover - compiled
-    layers, rows, cols = values.shape
-    buffer = np.empty(9, dtype=np.float32)
-    for k in range(layers):
-        for _ in range(reach):
-            scratch[k] = values[k]
-            filled = False
-            for r in range(rows):
-                for c in range(cols):
-                    if not np.isnan(scratch[k, r, c]):
-                        continue
-                    count = 0
-                    for i in range(max(r - 1, 0), min(r + 2, rows)):
-                        for j in range(max(c - 1, 0), min(c + 2, cols)):
-                            if np.isfinite(scratch[k, i, j]):
-                                buffer[count] = scratch[k, i, j]
-                                count += 1
-                    if count:
-                        values[k, r, c] = sorted_median(buffer, count)
-                        filled = True
-            if not filled:
-                break
+def _noise_spreads(values, radius, reach, buffer, out):  # pragma: no cover - compiled
+    for r in range(values.shape[0]):
+        for c in range(values.shape[1]):
+            out[r, c] = _noise_spread_at(values, r, c, radius, reach, buffer)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _noise_spread_at(values, r, c, radius, reach, buffer):  # pragma: no cover - compiled
+    rows, cols = values.shape
+    if radius == 1 and 0 < r < rows - 1 and 0 < c < cols - 1:  # 3 x 3 inside, all nine finite: the network
+        a0, a1, a2 = values[r - 1, c - 1], values[r - 1, c], values[r - 1, c + 1]
+        a3, a4, a5 = values[r, c - 1], values[r, c], values[r, c + 1]
+        a6, a7, a8 = values[r + 1, c - 1], values[r + 1, c], values[r + 1, c + 1]
+        if np.isfinite(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8):
+            middle = _median_of_9(a0, a1, a2, a3, a4, a5, a6, a7, a8)
+            return (middle + middle) * np.float32(0.5)  # as sorted_median computes it
+    count = 0
+    for i in range(max(r - radius, 0), min(r + radius + 1, rows)):
+        for j in range(max(c - radius, 0), min(c + radius + 1, cols)):
+            if np.isfinite(values[i, j]):
+                buffer[count] = values[i, j]
+                count += 1
+    width = radius
+    while count == 0 and width < radius + reach:
+        width += 1
+        for i in range(r - width, r + width + 1):
+            if not 0 <= i < rows:
+                continue
+            step = 1 if abs(i - r) == width else 2 * width  # the ring: whole top and bottom rows, else two ends
+            for j in range(c - width, c + width + 1, step):
+                if 0 <= j < cols and np.isfinite(values[i, j]):
+                    buffer[count] = values[i, j]
+                    count += 1
+    return sorted_median(buffer, count)
 
 
 def river_corridor(water_any: np.ndarray, radius_px: int) -> np.ndarray:
@@ -695,32 +713,39 @@ def _median_of_9(p0, p1, p2, p3, p4, p5, p6, p7, p8):  # pragma: no cover - comp
     return min(p4, p2)
 
 
-def score_of_changes(changes: Changes, params: ScoreParameters = ScoreParameters()) -> np.ndarray:
-    """The score 0..1 from (filtered) changes: float32, 0 on river pixels, NaN on unseen ones.
+def score_of_changes(changes: Changes, params: ScoreParameters, reach_px: int) -> np.ndarray:
+    """The score 0..1 from (filtered) changes of one array (row x column): float32, 0 on river pixels, NaN unseen.
 
     ``min(1, vegetation_weight * ramp(loss) + bare_weight * ramp(gain))`` on land; the
     vegetation loss alone on a pond (water is not bare soil, so BSI cannot see it).
 
-    Each ramp keeps its width but starts at ``max(low, noise_z * standard error)`` of
-    the pixel, the standard error being its spread over the square root of its number
-    of values (its fixed ``low`` where the spread is NaN). On clean scenes the
-    standard errors are a few thousandths and the fixed ends apply; where the scene is
-    noisy, a change must stand ``noise_z`` standard errors out of the pixel's own noise
-    to count, so noise no longer adds up to 0.5 while a pit's change, many times larger,
-    still reaches full strength. ``benchmarks/accuracy_activity.py --noise-z`` measures
-    the effect on scenes of several noise levels.
+    Each ramp keeps its width but starts at ``max(low, noise_z * standard error)``: the
+    pixel's :func:`noise_spread` (over the filter's square, ``params.filter_px``,
+    widened up to ``reach_px`` where needed) over the square root of its number of
+    values; its fixed ``low`` where there is no spread. On clean scenes the standard
+    errors are a few thousandths and the fixed ends apply; where the scene is noisy, a
+    change must stand ``noise_z`` standard errors out of the pixel's own noise to count,
+    so noise no longer adds up to 0.5 while a pit's change, many times larger, still
+    reaches full strength. The spread is looked up only where a change passes its fixed
+    low end (elsewhere its ramp is 0 whatever the spread). The result is right
+    ``params.filter_px + reach_px`` pixels inside the array's edges.
+    ``benchmarks/accuracy_activity.py --noise-z`` measures the effect on scenes of
+    several noise levels.
     """
-    arrays = [np.ascontiguousarray(a, dtype=np.float32).reshape(-1) for a in (changes.loss, changes.gain)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        root = np.sqrt(np.asarray(changes.count, dtype=np.float32))
-        errors = [(np.asarray(sd, dtype=np.float32) / root).reshape(-1) for sd in (changes.loss_sd, changes.gain_sd)]
+    loss, gain, loss_sd, gain_sd, count = (
+        np.ascontiguousarray(a, dtype=np.float32)
+        for a in (changes.loss, changes.gain, changes.loss_sd, changes.gain_sd, changes.count)
+    )
     kind = np.ascontiguousarray(changes.kind, dtype=np.uint8)
     score = np.empty(kind.shape, dtype=np.float32)
     (loss_low, loss_high), (gain_low, gain_high) = params.ndvi_drop, params.bsi_rise
     _score(  # one pass; the same float32 operations as ramp(), np.minimum and np.where in turn
-        *arrays,
-        *errors,
-        kind.reshape(-1),
+        loss,
+        gain,
+        loss_sd,
+        gain_sd,
+        count,
+        kind,
         np.float32(loss_low),
         np.float32(loss_high - loss_low),
         np.float32(gain_low),
@@ -728,7 +753,10 @@ def score_of_changes(changes: Changes, params: ScoreParameters = ScoreParameters
         np.float32(params.noise_z),
         np.float32(params.vegetation_weight),
         np.float32(params.bare_weight),
-        score.reshape(-1),
+        int(params.filter_px),
+        int(reach_px),
+        np.empty(_spread_buffer_size(params.filter_px, reach_px), dtype=np.float32),
+        score,
     )
     return score
 
@@ -743,41 +771,66 @@ def _ramp(value, low, span):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _low_end(low, noise_z, error):  # pragma: no cover - compiled
-    """A ramp's low end: ``low``, raised to ``noise_z`` standard errors where the error is known."""
-    raised = noise_z * error
-    return raised if raised > low else low  # NaN error: the comparison is False
+def _low_end(low, value, noise_z, spread, count, r, c, radius, reach, buffer):  # pragma: no cover - compiled
+    """A ramp's low end at pixel ``(r, c)``: ``low``, raised to ``noise_z`` standard errors where the value passes
+    ``low`` and a spread is known (the comparisons with NaN are False)."""
+    if not (noise_z > 0 and value > low):
+        return low
+    error = _noise_spread_at(spread, r, c, radius, reach, buffer) / np.float32(np.sqrt(count[r, c]))
+    raised = noise_z * np.float32(error)  # float32 throughout, as numpy computes it
+    return raised if raised > low else low
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _score(
-    loss, gain, loss_se, gain_se, kind, loss_low, loss_span, gain_low, gain_span, noise_z, weight_loss, weight_gain, out
-):  # pragma: no cover
-    for i in range(loss.size):
-        pixel_kind = kind[i]
-        vegetation = _ramp(loss[i], _low_end(loss_low, noise_z, loss_se[i]), loss_span)
-        if pixel_kind == UNSEEN:
-            out[i] = np.float32(np.nan)
-        elif pixel_kind == RIVER:
-            out[i] = np.float32(0.0)
-        elif pixel_kind == POND:
-            out[i] = vegetation
-        else:
-            total = weight_loss * vegetation + weight_gain * _ramp(
-                gain[i], _low_end(gain_low, noise_z, gain_se[i]), gain_span
-            )
-            out[i] = total if (np.isnan(total) or total < 1) else np.float32(1.0)
+    loss,
+    gain,
+    loss_sd,
+    gain_sd,
+    count,
+    kind,
+    loss_low,
+    loss_span,
+    gain_low,
+    gain_span,
+    noise_z,
+    weight_loss,
+    weight_gain,
+    radius,
+    reach,
+    buffer,
+    out,
+):  # pragma: no cover - compiled
+    rows, cols = kind.shape
+    for r in range(rows):
+        for c in range(cols):
+            pixel_kind = kind[r, c]
+            if pixel_kind == UNSEEN:
+                out[r, c] = np.float32(np.nan)
+                continue
+            if pixel_kind == RIVER:
+                out[r, c] = np.float32(0.0)
+                continue
+            value = loss[r, c]
+            low = _low_end(loss_low, value, noise_z, loss_sd, count, r, c, radius, reach, buffer)
+            vegetation = _ramp(value, low, loss_span)
+            if pixel_kind == POND:
+                out[r, c] = vegetation
+                continue
+            value = gain[r, c]
+            low = _low_end(gain_low, value, noise_z, gain_sd, count, r, c, radius, reach, buffer)
+            total = weight_loss * vegetation + weight_gain * _ramp(value, low, gain_span)
+            out[r, c] = total if (np.isnan(total) or total < 1) else np.float32(1.0)
 
 
-def filter_changes(changes: Changes, radius_px: int, reach_px: int = 0) -> Changes:
-    """:func:`nan_median_filter` of the loss, gain and their spreads; spreads then filled ``reach_px`` far.
+def filter_changes(changes: Changes, radius_px: int) -> Changes:
+    """:func:`nan_median_filter` of the loss and gain (with a halo of ``radius_px``); spreads and counts as they are.
 
-    The result is right ``radius_px + reach_px`` pixels inside the array's edges
-    (:func:`fill_from_neighbours` after the filter).
+    :func:`score_of_changes` takes the spreads' median over the same square, where it
+    needs them.
     """
-    layers = nan_median_filter(np.stack([changes.loss, changes.gain, changes.loss_sd, changes.gain_sd]), radius_px)
-    loss_sd, gain_sd = fill_from_neighbours(layers[2:], reach_px)
-    return Changes(layers[0], layers[1], changes.kind, loss_sd, gain_sd, changes.count)
+    loss, gain = nan_median_filter(np.stack([changes.loss, changes.gain]), radius_px)
+    return Changes(loss, gain, changes.kind, changes.loss_sd, changes.gain_sd, changes.count)
 
 
 def grow_into_workings(score: np.ndarray, kind: np.ndarray, radius_px: int, params: ScoreParameters) -> np.ndarray:
@@ -826,7 +879,7 @@ def disturbance_score(
     """
     changes = pixel_changes(state, baseline, corridor, params)
     reach_px = params.pixels(params.noise_reach_m, params.pixel_m)
-    score = score_of_changes(filter_changes(changes, params.filter_px, reach_px), params)
+    score = score_of_changes(filter_changes(changes, params.filter_px), params, reach_px)
     return grow_into_workings(score, changes.kind, params.pixels(params.grow_m, params.pixel_m), params)
 
 
@@ -1089,20 +1142,26 @@ def changes_of_evidence(evidence: Evidence, corridor: np.ndarray) -> Changes:
     RIVER pixels.
     """
     shape = np.shape(evidence.flags)
-    values = np.stack([evidence.loss, evidence.gain, evidence.loss_sd, evidence.gain_sd]).astype(np.float32)
-    shown, kind = np.empty_like(values), np.empty(shape, np.uint8)
+    layers = [
+        np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+        for a in (evidence.loss, evidence.gain, evidence.loss_sd, evidence.gain_sd)
+    ]
+    shown, kind = [np.empty_like(a) for a in layers], np.empty(shape, np.uint8)
     _classify(
-        values.reshape(4, -1),
+        *layers,
         np.ascontiguousarray(evidence.flags, dtype=np.uint8).reshape(-1),
         np.ascontiguousarray(corridor, dtype=bool).reshape(-1),
-        shown.reshape(4, -1),
+        *shown,
         kind.reshape(-1),
     )
-    return Changes(shown[0], shown[1], kind, shown[2], shown[3], np.asarray(evidence.count, dtype=np.float32))
+    loss, gain, loss_sd, gain_sd = (a.reshape(shape) for a in shown)
+    return Changes(loss, gain, kind, loss_sd, gain_sd, np.asarray(evidence.count, dtype=np.float32))
 
 
 @numba.njit(cache=True, nogil=True)
-def _classify(values, flags, corridor, out_values, out_kind):  # pragma: no cover - compiled
+def _classify(
+    loss, gain, loss_sd, gain_sd, flags, corridor, out_loss, out_gain, out_loss_sd, out_gain_sd, out_kind
+):  # pragma: no cover - compiled
     nan = np.float32(np.nan)
     for i in range(flags.size):
         bits, in_corridor = flags[i], corridor[i]
@@ -1119,8 +1178,10 @@ def _classify(values, flags, corridor, out_values, out_kind):  # pragma: no cove
             pixel_kind = LAND
         out_kind[i] = pixel_kind
         hidden = pixel_kind in (UNSEEN, RIVER)
-        for layer in range(values.shape[0]):
-            out_values[layer, i] = nan if hidden else values[layer, i]
+        out_loss[i] = nan if hidden else loss[i]
+        out_gain[i] = nan if hidden else gain[i]
+        out_loss_sd[i] = nan if hidden else loss_sd[i]
+        out_gain_sd[i] = nan if hidden else gain_sd[i]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -274,7 +274,7 @@ def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
         )
         evidence = Evidence(loss, gain, _crop(flags[period], inner), loss_sd, gain_sd, count)
         changes = changes_of_evidence(evidence, corridor)
-        score = score_of_changes(filter_changes(changes, params.filter_px, job.reach_px), params)
+        score = score_of_changes(filter_changes(changes, params.filter_px), params, job.reach_px)
         score = _crop(grow_into_workings(score, changes.kind, job.grow_px, params), job.score_halo_px)
         scores.append(np.where(np.isnan(score), np.float32(NODATA), score))
     return np.stack(scores)

@@ -305,22 +305,26 @@ def test_fused_tile_kernels_equal_the_numpy_steps(base_dates, period_dates):
 
 def test_score_of_changes_equals_its_numpy_formula():
     """min(1, w * ramp(loss) + w * ramp(gain)) on land, the loss alone on ponds, 0 on rivers, NaN unseen;
-    each ramp shifted up to noise_z standard errors (spread / sqrt(count)) where known and above its low end."""
-    from geo.spectral import Changes, score_of_changes
+    each ramp shifted up to noise_z standard errors (noise_spread / sqrt(count)) where known and above its low end."""
+    from geo.spectral import Changes, noise_spread, score_of_changes
 
     rng = np.random.default_rng(3)
     loss = rng.normal(0.1, 0.15, (40, 50)).astype(np.float32)
     gain = rng.normal(0.05, 0.08, (40, 50)).astype(np.float32)
     loss_sd = rng.uniform(0, 0.12, loss.shape).astype(np.float32)
     gain_sd = rng.uniform(0, 0.08, loss.shape).astype(np.float32)
-    for values in (loss, gain, loss_sd, gain_sd):
+    for values in (loss, gain):
         values[rng.random(values.shape) < 0.05] = np.nan
+    for values in (loss_sd, gain_sd):  # no spread in blobs (few dates), some wider than the reach
+        values[nan_blobs(rng, loss.shape)] = np.nan
     count = rng.integers(1, 6, loss.shape).astype(np.float32)
-    loss_se, gain_se = loss_sd / np.sqrt(count), gain_sd / np.sqrt(count)
     kind = rng.choice(np.array([LAND, POND, RIVER, UNSEEN, BARE], dtype=np.uint8), size=loss.shape)
     params = ScoreParameters(
         ndvi_drop=(0.05, 0.2), bsi_rise=(0.03, 0.11), vegetation_weight=0.7, bare_weight=0.45, noise_z=1.7
     )
+    reach_px = 3
+    loss_se, gain_se = (noise_spread(sd, params.filter_px, reach_px) / np.sqrt(count) for sd in (loss_sd, gain_sd))
+    assert np.isnan(loss_se).mean() > 0.01  # some pixels have no spread within reach
     z = np.float32(params.noise_z)
     with np.errstate(invalid="ignore"):
         loss_low = np.where(z * loss_se > np.float32(0.05), z * loss_se, np.float32(0.05))
@@ -332,8 +336,18 @@ def test_score_of_changes_equals_its_numpy_formula():
     expected = np.where(kind == POND, vegetation_loss, expected)
     expected = np.where(kind == RIVER, 0, expected)
     expected = np.where(kind == UNSEEN, np.nan, expected).astype(np.float32)
-    got = score_of_changes(Changes(loss, gain, kind, loss_sd, gain_sd, count), params)
+    got = score_of_changes(Changes(loss, gain, kind, loss_sd, gain_sd, count), params, reach_px)
     np.testing.assert_array_equal(got, expected)
+
+
+def nan_blobs(rng, shape: tuple[int, int]) -> np.ndarray:
+    """Squares of 1 to 15 pixels (True) scattered over ``shape``."""
+    mask = np.zeros(shape, bool)
+    for _ in range(12):
+        size = int(rng.integers(1, 16))
+        r, c = int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1]))
+        mask[r : r + size, c : c + size] = True
+    return mask
 
 
 def test_spread_is_the_sample_deviation_from_three_values_and_the_count_of_values():
@@ -354,19 +368,34 @@ def test_spread_is_the_sample_deviation_from_three_values_and_the_count_of_value
     assert spread_of(np.zeros((0, 4, 5), np.float32))[0].shape == (4, 5)
 
 
-def test_fill_from_neighbours_gives_holes_the_nearest_values_in_rings_and_keeps_the_rest():
-    from geo.spectral import fill_from_neighbours
+def test_noise_spread_is_the_median_of_the_square_or_of_the_nearest_ring_with_values_within_reach():
+    from geo.spectral import noise_spread
 
-    values = np.full((9, 9), np.nan, np.float32)
-    values[:, :3] = 1.0  # a known strip on the left; a lone known pixel on the right
-    values[4, 8] = 5.0
-    filled = fill_from_neighbours(values, 2)
-    np.testing.assert_array_equal(filled[:, :3], 1.0)  # kept
-    assert filled[4, 8] == 5.0 and filled[4, 7] == 5.0 and filled[2, 6] == 5.0  # two rings around the lone pixel
-    assert (filled[:, 3:5] == 1.0).all()  # two columns from the strip
-    assert np.isnan(filled[0, 6]) and np.isnan(filled[4, 5])  # three away from everything: still a hole
-    assert np.isnan(values[4, 4])  # the input is untouched
-    np.testing.assert_array_equal(fill_from_neighbours(values, 0), values)
+    def reference(values, radius, reach):  # the docstring, literally
+        out = np.full(values.shape, np.nan, np.float32)
+        padded = np.pad(values, radius + reach, constant_values=np.nan)
+        for r, c in np.ndindex(values.shape):
+            pr, pc = r + radius + reach, c + radius + reach
+            for width in range(radius, radius + reach + 1):
+                square = padded[pr - width : pr + width + 1, pc - width : pc + width + 1].copy()
+                if width > radius:  # only the new ring: everything inside it was NaN
+                    square[1:-1, 1:-1] = np.nan
+                finite = square[np.isfinite(square)]
+                if finite.size:
+                    out[r, c] = np.float32(np.median(finite.astype(np.float32)))
+                    break
+        return out
+
+    rng = np.random.default_rng(8)
+    values = rng.uniform(0.01, 0.1, (30, 40)).astype(np.float32)
+    values[nan_blobs(rng, values.shape)] = np.nan
+    for radius, reach in ((1, 0), (1, 3), (0, 2), (2, 5)):
+        np.testing.assert_allclose(noise_spread(values, radius, reach), reference(values, radius, reach), rtol=1e-6)
+    lone = np.full((9, 9), np.nan, np.float32)
+    lone[4, 8] = 5.0
+    spread = noise_spread(lone, 1, 2)
+    assert spread[4, 5] == 5.0 and spread[1, 6] == 5.0  # 3 px away: 3 x 3 and 2 rings beyond it
+    assert np.isnan(spread[4, 4]) and np.isnan(spread[0, 6])  # 4 px away
 
 
 def noisy_dates(rng, spectrum, dates: int, shape: tuple[int, int], noise_sd: float) -> np.ndarray:
