@@ -138,9 +138,10 @@ METHOD = (
     "ramp(paired BSI - partner BSI, bsi_rise)) (no pair: the baseline's min NDVI and max BSI against the "
     "period's composite); each ramp starts at noise_z standard errors of the pixel's change where that is "
     "higher (standard deviation of its paired differences, from 3 values, 3x3 median, taken from the nearest "
-    "pixels within noise_reach_m where missing, over the square root of their number); open water = MNDWI or NDWI > water_index; baseline water, sandbars (bare in the "
-    "baseline) and water inside the river corridor (baseline water grown by corridor_m) score 0; new water "
-    "outside it scores its vegetation loss (pit ponds); never seen clear = nodata"
+    "pixels within noise_reach_m where missing, over the square root of their number); open water = MNDWI "
+    "or NDWI > water_index; baseline water, sandbars (bare in the baseline) and water inside the river "
+    "corridor (baseline water grown by corridor_m) score 0; new water outside it scores its vegetation loss "
+    "(pit ponds); never seen clear = nodata"
 )
 VERSIONED_PACKAGES = ("numpy", "scipy", "rasterio", "pyproj", "dask", "distributed", "rio-cogeo", "pystac")
 
