@@ -15,8 +15,7 @@ A tile travels as its compressed bytes only (:class:`EncodedTile`), to the clien
 to the task making the overview above it. Tiles used to carry a half-resolution float32
 copy as well, for that overview: a quarter of the raw scores' bytes, about ten times
 their compressed size, all through the client's network link on a cluster, for a copy
-the client never used. Decompressing the four tiles again costs an overview task about
-2 ms a tile and period.
+the client never used. Instead an overview task decompresses its four tiles again.
 
 The file is what GDAL's COG driver writes, minus its optional block leaders and
 trailers:

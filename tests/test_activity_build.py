@@ -281,7 +281,7 @@ def test_a_wider_median_filter_is_recorded_still_finds_the_pits_and_does_not_dep
 def test_on_noisy_scenes_the_noise_adaptation_acts_is_recorded_and_does_not_depend_on_the_tile_size(tmp_path, capsys):
     """Scenes with sensor noise SD 0.02 (the demo's is 0.003) and a 700 m cloud seen through on two dates of
     2021 only (no spreads of their own inside it): the default --noise-z scores fewer pixels active
-    than --noise-z 0 (so the spreads, their filter and their reach are exercised), at 96-px tiles exactly as at
+    than --noise-z 0 (so the spreads, their 3 x 3 median and their reach are exercised), at 96-px tiles exactly as at
     512, with the parameters in the provenance; an out-of-range --noise-z is refused in one line."""
     noisy = tmp_path / "noisy"
     load_generator().build_scenes(noisy, size_px=150, seed=3, noise_sd=0.02)
