@@ -43,11 +43,12 @@ below them). The changes (2 bytes x 6 x periods per pixel) of at most about thre
 tiles are held at a time (on the workers, or in this process when run in process): that
 grows with the scene's width (about 12 MB per row of 512-pixel tiles per 10 km of width
 for two periods), not with its area. The client spools the compressed tiles as they
-arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass, validates it,
-writes the catalog (prepared and validated meanwhile), and swaps the folder in
-atomically: a failed run leaves the previous output as it was. So compressing the
-output spreads over the workers too, and what is left for the client at the end is
-copying bytes.
+arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass (each
+validated while the next is written), writes the catalog, and swaps the folder in
+atomically: a failed run leaves the previous output as it was. The catalog (validated)
+and the COG headers depend on the plan alone, so a background thread makes them while
+the tiles run. So compressing the output spreads over the workers too, and what is left
+for the client at the end is copying bytes.
 
 By default the tasks run on a thread pool in this process. With ``scheduler`` (or the
 environment variable ``MINEWATCH_SCHEDULER``), e.g. ``tcp://host:8786``, they run on
@@ -880,18 +881,25 @@ def build_activity(
         + f"; grid {grid.width} x {grid.height} pixels of {abs(grid.transform.a):g} m"
     )
     jobs = make_jobs(plan, params, tile_px)
+    source = _scene_source(scenes_path, query) if remote else None
     started = time.monotonic()
     with client_for(scheduler, say, command=_LAYER) as client, atomic_folder(out_dir, MARKER) as staging:
         runner = _Runner(client)
         try:
-            with _CogWriters(staging, plan, tile_px) as writers:
+            with (
+                _CogWriters(staging, plan, tile_px) as writers,
+                concurrent.futures.ThreadPoolExecutor(1) as background,
+            ):
+                # What depends on the plan alone is made while the tiles run, not after them: the
+                # catalog (validated; loading the STAC schemas takes a fresh process ~0.3 s) and
+                # the COG headers' geo tags. The COGs are validated there too, each while the next is written.
+                catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
+                headers = background.submit(writers.prepare)
                 run_tiles(jobs, runner, writers.add, progress)
                 _release_freed_memory()
-                source = _scene_source(scenes_path, query) if remote else None
-                with concurrent.futures.ThreadPoolExecutor(1) as background:  # the catalog is validated meanwhile
-                    catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
-                    outputs = writers.finish(say)
-                    _save_catalog(catalog.result(), time.monotonic() - started)
+                headers.result()
+                outputs = writers.finish(say, background)
+                _save_catalog(catalog.result(), time.monotonic() - started)
         finally:
             runner.close()
     out = Path(out_dir).expanduser().absolute()
@@ -915,21 +923,33 @@ class _CogWriters:
         for writer, tile in zip(self.writers, tiles, strict=True):
             writer.add(level, row, col, tile.data)
 
-    def finish(self, say: Callable[[str], None]) -> list[Path]:
-        """Write and validate every COG; returns their paths in period order."""
-        from rio_cogeo.cogeo import cog_validate
+    def prepare(self) -> None:
+        """Make every COG's header tags ahead (:meth:`layers.cog_writer.CogWriter.prepare`)."""
+        for writer in self.writers:
+            writer.prepare()
 
+    def finish(self, say: Callable[[str], None], background: concurrent.futures.Executor) -> list[Path]:
+        """Write every COG, each validated in ``background`` while the next is written; returns their paths in
+        period order once all are valid."""
+        checks = []
         for writer in self.writers:
             say(f"writing {writer.path.name} (Cloud-Optimized GeoTIFF)")
-            writer.finish()
-            valid, errors, _warnings = cog_validate(str(writer.path), quiet=True)
-            if not valid:
-                raise RuntimeError(f"{writer.path}: the COG written is not valid: {'; '.join(errors)}")
-        return [writer.path for writer in self.writers]
+            checks.append(background.submit(_validate_cog, writer.finish()))
+        return [check.result() for check in checks]
 
     def __exit__(self, *exc) -> None:
         for writer in self.writers:
             writer.__exit__(*exc)
+
+
+def _validate_cog(path: Path) -> Path:
+    """``path`` if GDAL's COG rules (rio-cogeo's ``cog_validate``) accept it; a RuntimeError otherwise."""
+    from rio_cogeo.cogeo import cog_validate
+
+    valid, errors, _warnings = cog_validate(str(path), quiet=True)
+    if not valid:
+        raise RuntimeError(f"{path}: the COG written is not valid: {'; '.join(errors)}")
+    return path
 
 
 def _cog_tags(plan: BuildPlan, period: Period) -> dict[str, str]:

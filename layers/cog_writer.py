@@ -275,6 +275,7 @@ class CogWriter:
         self.path = Path(path)
         self.grid, self.tile_px, self.nodata, self.tags = grid, tile_px, nodata, dict(tags)
         self.pyramid = Pyramid(grid.width, grid.height, tile_px)
+        self._geo_tags: dict[int, tuple[int, bytes]] | None = None  # made by prepare(), else by finish()
         self._files = ExitStack()  # O_TMPFILE on Linux: nothing to sweep after a crash
         self.spools = [
             _Spool(self._files.enter_context(tempfile.TemporaryFile(dir=self.path.parent)))  # noqa: SIM115
@@ -286,6 +287,14 @@ class CogWriter:
 
     def __exit__(self, *exc) -> None:
         self._files.close()
+
+    def prepare(self) -> None:
+        """Make the header's CRS, transform and dataset tags now (:func:`gdal_tags`, about 20 ms).
+
+        They do not depend on the tiles, so a caller can have them made in another thread
+        while the tiles are computed; :meth:`finish` makes them itself otherwise.
+        """
+        self._geo_tags = gdal_tags(self.grid, self.tags)
 
     def add(self, level: int, row: int, col: int, data: bytes) -> None:
         """Take the compressed tile ``(row, col)`` of ``level`` (0: the full resolution)."""
@@ -357,7 +366,9 @@ class CogWriter:
         if level:
             entries[NEW_SUBFILE_TYPE] = (LONG, [REDUCED_RESOLUTION])
         else:
-            entries.update(gdal_tags(self.grid, self.tags))
+            if self._geo_tags is None:
+                self.prepare()
+            entries.update(self._geo_tags)
         return entries
 
     def _copy_tiles(self, level: int, out) -> None:

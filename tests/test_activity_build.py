@@ -232,6 +232,25 @@ def test_a_failed_rebuild_leaves_the_previous_output(scenes, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == before == ["2021.tif", "activity-2021", "catalog.json"]
 
 
+def test_a_cog_that_fails_validation_fails_the_build_and_leaves_the_previous_output(scenes, tmp_path, monkeypatch):
+    import layers.cog_writer as cog_writer
+
+    out = tmp_path / "act"
+    build_activity(scenes, out, periods=["2021"], tile_px=256)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    def striped_tiff(writer):  # a real GeoTIFF, but in strips without overviews: not cloud-optimized
+        profile = dict(driver="GTiff", width=600, height=600, count=1, dtype="float32", crs=writer.grid.crs)
+        with rasterio.open(writer.path, "w", **profile, transform=writer.grid.transform) as dataset:
+            dataset.write(np.zeros((1, 600, 600), dtype=np.float32))
+        return writer.path
+
+    monkeypatch.setattr(cog_writer.CogWriter, "finish", striped_tiff)
+    with pytest.raises(RuntimeError, match=r"2021\.tif: the COG written is not valid"):
+        build_activity(scenes, out, periods=["2021"], tile_px=256)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
 def test_default_baseline_and_periods(scenes):
     found = find_scenes(scenes)
     plan = plan_build(found)

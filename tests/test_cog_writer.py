@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -29,13 +30,19 @@ def _raster(height: int, width: int, seed: int = 1) -> np.ndarray:
     return values
 
 
-def _write(path, values, tile_px, crs=UTM_36S, tags=None, seed=2):
-    """Give the tiles in a shuffled order, as a cluster finishes them, each overview tile as soon as it can be made."""
+def _write(path, values, tile_px, crs=UTM_36S, tags=None, seed=2, prepare_in_thread=False):
+    """Give the tiles in a shuffled order, as a cluster finishes them, each overview tile as soon as it can be made.
+
+    ``prepare_in_thread``: the header tags are made in another thread meanwhile, as the build does.
+    """
     height, width = values.shape
     grid = Grid(crs, from_origin(426600, 7829700, 10, 10), width, height)
     keys = [(r, c) for r in range(math.ceil(height / tile_px)) for c in range(math.ceil(width / tile_px))]
     np.random.default_rng(seed).shuffle(keys)
     with CogWriter(path, grid, tile_px, NODATA, tags or {}) as writer:
+        if prepare_in_thread:
+            preparing = threading.Thread(target=writer.prepare)
+            preparing.start()
         for r, c in keys:
             tile = encode_tile(
                 values[r * tile_px : (r + 1) * tile_px, c * tile_px : (c + 1) * tile_px], tile_px, NODATA
@@ -46,6 +53,9 @@ def _write(path, values, tile_px, crs=UTM_36S, tags=None, seed=2):
                 made = overview_tile(job.children, job.shape, tile_px, NODATA)
                 writer.add(job.level, job.row, job.col, made.data)
                 job = writer.pyramid.arrived(job.level, job.row, job.col, made)
+        if prepare_in_thread:
+            preparing.join()
+            assert writer._geo_tags is not None  # made there, not by finish()
         writer.finish()
     return grid
 
@@ -67,6 +77,16 @@ def test_any_tile_order_gives_a_valid_cog_that_gdal_reads_back_exactly(tmp_path,
         assert dataset.overviews(1) == [2, 4, 8]  # halved until one tile holds it: 1000 -> 500 -> 250 -> 125
         np.testing.assert_array_equal(dataset.read(1), values)
     assert [p.name for p in tmp_path.iterdir()] == ["out.tif"]  # the spool files are gone
+
+
+def test_header_tags_made_ahead_in_another_thread_give_the_same_file(tmp_path):
+    values = _raster(300, 400)
+    tags = {"PERIOD": "2021", "MINEWATCH_SYNTHETIC": "yes"}
+    _write(tmp_path / "at_finish.tif", values, 128, crs=ALBERS, tags=tags)
+    _write(tmp_path / "ahead.tif", values, 128, crs=ALBERS, tags=tags, prepare_in_thread=True)
+    assert (tmp_path / "ahead.tif").read_bytes() == (tmp_path / "at_finish.tif").read_bytes()
+    with rasterio.open(tmp_path / "ahead.tif") as dataset:
+        assert dataset.tags()["PERIOD"] == "2021" and dataset.crs.to_epsg() is None
 
 
 def test_overviews_are_the_mean_of_the_valid_pixels_below_as_gdal_averages_them(tmp_path):
