@@ -7,7 +7,9 @@ the area of the one before, with 15 dates (2020-2022) of B02 B03 B04 B08 (10 m),
 B12 SCL (20 m) as DEFLATE GeoTIFFs in 256-pixel blocks (the largest takes about 7
 minutes to generate and 760 MB). Then, for 1 and 2 workers at each size, in a fresh
 Python process with a fresh ``dask.distributed.LocalCluster`` (processes, one thread
-each), so that no run's memory is counted in another's, and all of it twice
+each, with minewatch's Dask settings for batch work, ``layers.dask_client.BATCH_SETTINGS``:
+no statistical profiler, slower ticks and monitors; ``--dask-defaults`` for Dask's own),
+so that no run's memory is counted in another's, and all of it twice
 (``--rounds``), 1 and 2 workers alternating, so that a drift of a shared machine's
 speed over the minutes of a run hits both (the fastest warm build of each configuration
 counts, each round's speed-up is printed too, memory is the highest of the rounds):
@@ -142,14 +144,18 @@ def plain_read_s(scenes: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_config(scenes: Path, workers: int, floors: bool = True) -> dict:
+def run_config(scenes: Path, workers: int, floors: bool = True, dask_defaults: bool = False) -> dict:
     """Plain read, then the builds and the chunked read on a fresh LocalCluster of ``workers`` one-thread processes.
 
     Without ``floors`` only the builds run (the later rounds: the floors do not change).
+    The cluster (its scheduler, nannies and workers) runs with ``BATCH_SETTINGS`` unless
+    ``dask_defaults``.
     """
+    import dask
     from distributed import Client, LocalCluster
 
     from layers.activity_build import build_activity
+    from layers.dask_client import BATCH_SETTINGS
     from layers.sentinel2 import find_scenes, output_grid
 
     grid = output_grid(find_scenes(scenes))
@@ -159,6 +165,7 @@ def run_config(scenes: Path, workers: int, floors: bool = True) -> dict:
         plain_s = min(plain_read_s(scenes) for _ in range(WARM_RUNS))
     builds = []
     with (
+        dask.config.set({} if dask_defaults else BATCH_SETTINGS),
         LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
@@ -186,9 +193,10 @@ def run_config(scenes: Path, workers: int, floors: bool = True) -> dict:
     }
 
 
-def run_in_subprocess(scenes: Path, workers: int, floors: bool) -> dict:
+def run_in_subprocess(scenes: Path, workers: int, floors: bool, dask_defaults: bool) -> dict:
     """:func:`run_config` in a fresh Python process, so that no run's memory is counted in another's."""
     command = [sys.executable, __file__, "--one", str(scenes), str(workers), "floors" if floors else "builds"]
+    command += ["--dask-defaults"] if dask_defaults else []
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -227,10 +235,16 @@ def main() -> None:
         default=ROUNDS,
         help=f"times each configuration runs, alternating 1 and 2 workers (default {ROUNDS})",
     )
+    parser.add_argument(
+        "--dask-defaults",
+        action="store_true",
+        help="run the clusters with Dask's default settings, not layers.dask_client.BATCH_SETTINGS",
+    )
     parser.add_argument("--one", nargs=3, metavar=("SCENES", "WORKERS", "WHAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_config(Path(args.one[0]), int(args.one[1]), floors=args.one[2] == "floors")))
+        floors = args.one[2] == "floors"
+        print(json.dumps(run_config(Path(args.one[0]), int(args.one[1]), floors, args.dask_defaults)))
         return
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -243,7 +257,7 @@ def main() -> None:
     rounds: dict[tuple[int, int], list[dict]] = {(size, workers): [] for size in sizes for workers in (1, 2)}
     for round_index in range(args.rounds):  # 1 and 2 workers alternate, so a drift of the machine's speed hits both
         for (size, workers), done in rounds.items():
-            done.append(run_in_subprocess(folders[size], workers, floors=round_index == 0))
+            done.append(run_in_subprocess(folders[size], workers, round_index == 0, args.dask_defaults))
     results = {key: fastest(done) for key, done in rounds.items()}
     for size in sizes:  # the plain read does not involve the cluster: its faster measurement is the floor of both
         plain_s = min(results[(size, workers)]["plain_s"] for workers in (1, 2))
@@ -251,6 +265,7 @@ def main() -> None:
             results[(size, workers)]["plain_s"] = plain_s
     load_after = os.getloadavg()
     print(f"\nsynthetic scenes: 15 dates (5 a year, 2020-2022), {TILE_PX}-pixel tiles, build = 2 periods")
+    print(f"Dask settings: {dask_settings(args.dask_defaults)}")
     print(
         "MP = megapixels of the 10 m output grid; plain = the bands the build reads, read whole on one thread "
         "(rasterio, the floor); chunked = the same in 512-pixel chunks on the cluster (rioxarray + dask); "
@@ -290,6 +305,15 @@ def main() -> None:
             f"{b['client_peak_mib'] / a['client_peak_mib']:.2f}x (goal: within 1.2x)"
         )
     print(f"load average (1, 5, 15 min): before {_load(load_before)}, after {_load(load_after)}; {os.cpu_count()} CPUs")
+
+
+def dask_settings(dask_defaults: bool) -> str:
+    """Which Dask settings the clusters ran with, for the report."""
+    from layers.dask_client import BATCH_SETTINGS
+
+    if dask_defaults:
+        return "Dask's defaults (--dask-defaults)"
+    return "layers.dask_client.BATCH_SETTINGS: " + ", ".join(f"{k}={v}" for k, v in BATCH_SETTINGS.items())
 
 
 def per_round(one: list[dict], two: list[dict]) -> str:

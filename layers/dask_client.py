@@ -20,6 +20,19 @@ from contextlib import contextmanager
 from geo.errors import InputError
 
 ENV_SCHEDULER = "MINEWATCH_SCHEDULER"
+# Dask settings for the workers (and a LocalCluster's scheduler and nannies) of batch builds. Dask's
+# defaults suit interactive work watched on its dashboard; each of these costs CPU on the cores that
+# compute the tiles, which on a small machine also run the scheduler (README, "On a Dask cluster").
+BATCH_SETTINGS = {
+    # the statistical profiler: samples each running task's stack every 10 ms, for the dashboard's Profile page
+    "distributed.worker.profile.enabled": False,
+    # event-loop ticks, 50 a second by default: they only serve to warn when a loop is blocked (3 s by default)
+    "distributed.admin.tick.interval": "1s",
+    # memory checks against the worker's limits, 10 a second by default (a runaway worker is stopped later)
+    "distributed.worker.memory.monitor-interval": "500ms",
+    # the CPU, memory and network figures of the dashboard's system page, every 0.5 s by default
+    "distributed.admin.system-monitor.interval": "2s",
+}
 IN_PROCESS = {"threads", "local"}
 MINEWATCH_MODULES = ("geo.analysis", "geo.scan", "layers.activity", "layers.activity_build")
 CONNECT_TIMEOUT = "20s"
@@ -95,3 +108,10 @@ def check_workers(client, address: str, *, command: str) -> None:
 
 def _can_import_minewatch() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in MINEWATCH_MODULES)
+
+
+def batch_settings_environment() -> dict[str, str]:
+    """:data:`BATCH_SETTINGS` as the environment variables that give them to ``dask worker`` (``DASK_...``)."""
+    return {
+        "DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value) for key, value in BATCH_SETTINGS.items()
+    }
