@@ -34,7 +34,8 @@ through three tasks, and a task receives file paths and a window, never an open 
 So every input pixel is read once, the result does not depend on the tiling (tested),
 and memory per task depends on the tile size and the number of dates, not on the
 scene's area. A worker keeps the build's files open from tile to tile (opening one costs
-more than reading a tile of it). On a Dask cluster the scenes (paths and georeferencing)
+more than reading a tile of it), and on a cluster from build to build while they do not
+change (:func:`layers.sentinel2.keep_files_open`). On a Dask cluster the scenes (paths and georeferencing)
 go to every worker once per build (:meth:`_Runner.shared`), the intermediate results stay on the
 workers (tasks are given the futures) and only the finished scores come back to the
 client, already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);

@@ -198,6 +198,22 @@ def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, clus
         np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
 
 
+def test_a_rebuild_on_the_same_cluster_reads_the_files_changed_since(scenes, cluster, tmp_path):
+    # the workers keep the first build's files open (layers.sentinel2.keep_files_open) ...
+    changing = tmp_path / "scenes"
+    shutil.copytree(scenes, changing)
+    first = build_activity(changing, tmp_path / "first", tile_px=TILE_PX, scheduler=cluster.scheduler_address)
+    # ... then every 2021 NIR band is overwritten in place (same inode) with that date's red band
+    nir_bands = sorted(changing.glob("*_2021????_B08_10m.tif"))
+    assert len(nir_bands) >= 3
+    for nir in nir_bands:
+        shutil.copyfile(nir.with_name(nir.name.replace("_B08_", "_B04_")), nir)
+    again = build_activity(changing, tmp_path / "again", tile_px=TILE_PX, scheduler=cluster.scheduler_address)
+    in_process = build_activity(changing, tmp_path / "in_process", tile_px=TILE_PX)
+    np.testing.assert_array_equal(read_scores(again[0]), read_scores(in_process[0]))
+    assert not np.array_equal(read_scores(again[0]), read_scores(first[0]), equal_nan=True)
+
+
 def test_a_band_that_cannot_be_read_on_the_cluster_is_one_line_and_exit_2(scenes, cluster, tmp_path, capsys):
     broken_scenes = tmp_path / "scenes"
     shutil.copytree(scenes, broken_scenes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from pathlib import Path
 
 import numpy as np
@@ -453,16 +454,16 @@ def test_aligned_reads_equal_a_pixel_by_pixel_reference(tmp_path, dtype, nodata,
             np.testing.assert_array_equal(classes, np.nan_to_num(digital_numbers).astype(np.uint8))
 
 
-def test_reads_in_a_session_reuse_open_files_and_another_session_closes_them(tmp_path, monkeypatch):
+def test_reads_reuse_open_files_across_sessions_until_the_file_changes(tmp_path, monkeypatch):
     write_scene(tmp_path)
     (scene,) = find_scenes(tmp_path)
     grid, window = output_grid([scene]), Window(0, 0, 4, 4)
     opened = []
     real_open = rasterio.open
 
-    def counting_open(path, *args, **kwargs):
-        opened.append(Path(path).name.split("_")[-2])
-        return real_open(path, *args, **kwargs)
+    def counting_open(path, mode="r", *args, **kwargs):  # counts the opens for reading
+        opened.extend([Path(path).name.split("_")[-2]] if mode == "r" else [])
+        return real_open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(rasterio, "open", counting_open)
     expected = read_reflectance(scene.band("B04"), grid, window)
@@ -474,14 +475,33 @@ def test_reads_in_a_session_reuse_open_files_and_another_session_closes_them(tmp
     with keep_files_open("build-1"):  # a later task of the same build
         read_reflectance(scene.band("B04"), grid, window)
     assert opened == ["B04", "B04", "SCL"]
-    with keep_files_open("build-2"):  # another build: its own handles
-        read_reflectance(scene.band("B04"), grid, window)
-    assert opened[-1] == "B04" and len(opened) == 4
+    with keep_files_open("build-2"):  # another build of the same, unchanged files: still open
+        np.testing.assert_array_equal(read_reflectance(scene.band("B04"), grid, window), expected)
+    assert len(opened) == 3
+    # B04 rewritten in place between two builds, and SCL replaced by another file under its name
+    write_band(Path(scene.band("B04").path), np.full((4, 4), 5000, np.uint16))
+    scl = Path(scene.band("SCL").path)
+    write_band(scl.with_suffix(".new.tif"), np.full((2, 2), 6, np.uint8), pixel_m=20.0)
+    os.replace(scl.with_suffix(".new.tif"), scl)
+    with keep_files_open("build-3"):
+        changed = read_reflectance(scene.band("B04"), grid, window)
+        classes = read_scl(scene.band("SCL"), grid, window)
+        read_reflectance(scene.band("B04"), grid, window)  # checked once a session: open from here on
+    assert opened[3:] == ["B04", "SCL"]
+    np.testing.assert_array_equal(changed, np.full((4, 4), 0.5, np.float32))
+    assert (classes == 6).all()
+    close_kept_files()
     monkeypatch.setattr("layers.sentinel2.KEPT_OPEN_FILES", 1)
-    with keep_files_open("build-3"):  # at most one file open: the least recently used is closed
+    with keep_files_open("build-4"):  # at most one file open: the least recently used is closed
         for name in ("B04", "B03", "B04"):
             read_reflectance(scene.band(name), grid, window)
     assert opened[-3:] == ["B04", "B03", "B04"]
+    with keep_files_open("build-5"):  # the one kept: still open
+        read_reflectance(scene.band("B04"), grid, window)
+    close_kept_files()
+    with keep_files_open("build-5"):  # closed: opened afresh
+        read_reflectance(scene.band("B04"), grid, window)
+    assert len(opened) == 9 and opened[-1] == "B04"
     close_kept_files()
 
 
