@@ -482,9 +482,9 @@ def keep_files_open(session: str) -> Iterator[None]:
     it: on a long-running Dask cluster a worker's thread opens a build's files once, not
     once per build (which cost the first tile of each build about 0.1 s on the
     benchmark's 105 files). Between sessions files may change: the first read of a kept
-    file in a session compares the file on disk (device, inode, size, modification and
-    change times: one ``os.stat``) with the one that was opened, and opens it afresh if
-    they differ. Remote files are always opened afresh, inside their network allowance.
+    file in a session compares the file on disk, its folder and the sidecar files GDAL read
+    with it with what they were when it was opened (:func:`_file_identity`, a few
+    ``os.stat``), and opens it afresh if anything differs. Remote files are always opened afresh, inside their network allowance.
     Outside such a block, or with an empty ``session``, every read opens and closes its file.
     """
     state = _KEPT.__dict__
@@ -504,20 +504,26 @@ def keep_files_open(session: str) -> Iterator[None]:
 def close_kept_files() -> None:
     """Close the band files this thread keeps open (:func:`keep_files_open`)."""
     state = _KEPT.__dict__
-    for dataset, _identity in state.pop("datasets", {}).values():
+    for dataset, _sidecars, _identity in state.pop("datasets", {}).values():
         dataset.close()
     state.pop("session", None)
     state.pop("checked", None)
     state.pop("scratch", None)
 
 
-def _file_identity(path: str) -> tuple[int, ...] | None:
-    """What tells a file on disk from another at the same path, or from itself changed; None if it is gone."""
+def _file_identity(path: str, sidecars: tuple[str, ...] = ()) -> tuple | None:
+    """What tells the file at ``path`` from another one or from itself changed; None if it is gone.
+
+    Device, inode, size, modification and change times of the file, of its folder (whose
+    times change when a name in it is added, removed or renamed: a new ``.aux.xml`` or
+    world file) and of the ``sidecars`` GDAL read with it (an edited ``.aux.xml`` can
+    change the nodata value or the georeferencing that a warped read uses).
+    """
     try:
-        st = os.stat(path)
+        stats = [os.stat(name) for name in (path, os.path.dirname(path) or ".", *sidecars)]
     except OSError:
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return tuple((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for st in stats)
 
 
 def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -548,14 +554,20 @@ def _open_for_reading(band: BandFile) -> Iterator[rasterio.io.DatasetReader]:
             yield dataset
         return
     datasets, checked = state["datasets"], state["checked"]
-    kept = datasets.get(band.path)
-    if kept is not None and band.path not in checked and _file_identity(band.path) != kept[1]:
-        del datasets[band.path]  # changed or replaced since an earlier session opened it
-        kept[0].close()
-        kept = None
+    kept = datasets.get(band.path)  # (dataset, its sidecar files, identity)
+    if kept is not None and band.path not in checked:
+        now = _file_identity(band.path, kept[1])
+        if now is None or now != kept[2]:  # changed or replaced since an earlier session opened it
+            del datasets[band.path]
+            kept[0].close()
+            kept = None
     if kept is None:
-        identity = _file_identity(band.path)  # before opening: a file replaced meanwhile is found changed next time
-        kept = datasets[band.path] = (rasterio.open(band.path, driver=band_driver(band.path)), identity)
+        before = _file_identity(band.path)  # the file and its folder before opening: a file replaced meanwhile
+        dataset = rasterio.open(band.path, driver=band_driver(band.path))  # is found changed next time
+        sidecars = tuple(name for name in dataset.files if name != band.path)
+        after = _file_identity(band.path, sidecars)
+        identity = before + after[2:] if before and after else None
+        kept = datasets[band.path] = (dataset, sidecars, identity)
         while len(datasets) > KEPT_OPEN_FILES:
             datasets.popitem(last=False)[1][0].close()
     else:

@@ -490,6 +490,17 @@ def test_reads_reuse_open_files_across_sessions_until_the_file_changes(tmp_path,
     assert opened[3:] == ["B04", "SCL"]
     np.testing.assert_array_equal(changed, np.full((4, 4), 0.5, np.float32))
     assert (classes == 6).all()
+    # a sidecar GDAL reads with the file (nodata, georeferencing): added, then edited in place
+    aux = Path(scene.band("B04").path + ".aux.xml")
+    pam = '<PAMDataset><PAMRasterBand band="1"><NoDataValue>{}</NoDataValue></PAMRasterBand></PAMDataset>'
+    aux.write_text(pam.format(1))
+    with keep_files_open("build-3b"):
+        read_reflectance(scene.band("B04"), grid, window)
+        read_reflectance(scene.band("B03"), grid, window)  # not kept since build-1: opened
+    aux.write_text(pam.format(2))  # same folder, same names: only the sidecar itself tells
+    with keep_files_open("build-3c"):
+        read_reflectance(scene.band("B04"), grid, window)
+    assert opened[5:] == ["B04", "B03", "B04"]
     close_kept_files()
     monkeypatch.setattr("layers.sentinel2.KEPT_OPEN_FILES", 1)
     with keep_files_open("build-4"):  # at most one file open: the least recently used is closed
@@ -501,7 +512,7 @@ def test_reads_reuse_open_files_across_sessions_until_the_file_changes(tmp_path,
     close_kept_files()
     with keep_files_open("build-5"):  # closed: opened afresh
         read_reflectance(scene.band("B04"), grid, window)
-    assert len(opened) == 9 and opened[-1] == "B04"
+    assert len(opened) == 12 and opened[-1] == "B04"
     close_kept_files()
 
 
