@@ -65,6 +65,7 @@ import concurrent.futures
 import ctypes
 import dataclasses
 import datetime as dt
+import functools
 import importlib.metadata
 import itertools
 import math
@@ -113,8 +114,11 @@ from layers.sentinel2 import (
     DEFAULT_COLLECTION,
     DEFAULT_MAX_ITEMS,
     REFLECTANCE_BANDS,
+    DescribeRequest,
+    DescribeResult,
     Scene,
     SceneQuery,
+    describe_files_here,
     find_scenes,
     keep_files_open,
     output_grid,
@@ -747,10 +751,13 @@ def _scenes_in(scenes: list[Scene], period: Period) -> tuple[Scene, ...]:
 
 
 def make_jobs(
-    plan: BuildPlan, params: ScoreParameters, tile_px: int = DEFAULT_TILE_PX
+    plan: BuildPlan, params: ScoreParameters, tile_px: int = DEFAULT_TILE_PX, session: str | None = None
 ) -> dict[tuple[int, int], TileJob]:
-    """One job per tile of the plan's grid, each with only the scenes whose footprint touches it."""
-    session = uuid.uuid4().hex
+    """One job per tile of the plan's grid, each with only the scenes whose footprint touches it.
+
+    ``session``: the build's id, for the files kept open (default a new one).
+    """
+    session = session or uuid.uuid4().hex
     grid = plan.grid
     pixel_m = abs(grid.transform.a)
     corridor_px = params.pixels(params.corridor_m, pixel_m)
@@ -873,38 +880,59 @@ def build_activity(
         say(f"searching the STAC API {redact_url(str(scenes_path))} ({query.describe()})")
         if signing_for(str(scenes_path), query.sign_assets or "auto"):
             say("asset URLs are signed with Planetary Computer tokens (one per collection, valid for a limited time)")
-    scenes = find_scenes(scenes_path, query)
-    plan = plan_build(scenes, periods, baseline, query.bbox)
-    grid = plan.grid
-    say(
-        f"{len(scenes)} scenes; baseline {plan.baseline.label} ({len(plan.baseline_scenes)} dates); periods "
-        + ", ".join(f"{p.label} ({len(g)} dates)" for p, g in plan.periods)
-        + f"; grid {grid.width} x {grid.height} pixels of {abs(grid.transform.a):g} m"
-    )
-    jobs = make_jobs(plan, params, tile_px)
-    source = _scene_source(scenes_path, query) if remote else None
+    session = uuid.uuid4().hex
     started = time.monotonic()
-    with client_for(scheduler, say, command=_LAYER) as client, atomic_folder(out_dir, MARKER) as staging:
-        runner = _Runner(client)
-        try:
-            with (
-                _CogWriters(staging, plan, tile_px) as writers,
-                concurrent.futures.ThreadPoolExecutor(1) as background,
-            ):
-                # What depends on the plan alone is made while the tiles run, not after them: the
-                # catalog (validated; loading the STAC schemas takes a fresh process ~0.3 s) and
-                # the COG headers' geo tags. The COGs are validated there too, each while the next is written.
-                catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
-                headers = background.submit(writers.prepare)
-                run_tiles(jobs, runner, writers.add, progress)
-                _release_freed_memory()
-                headers.result()
-                outputs = writers.finish(say, background)
-                _save_catalog(catalog.result(), time.monotonic() - started)
-        finally:
-            runner.close()
+    with client_for(scheduler, say, command=_LAYER) as client:
+        describe = None if client is None else functools.partial(_describe_on_workers, client, session)
+        scenes = find_scenes(scenes_path, query, describe)
+        plan = plan_build(scenes, periods, baseline, query.bbox)
+        grid = plan.grid
+        say(
+            f"{len(scenes)} scenes; baseline {plan.baseline.label} ({len(plan.baseline_scenes)} dates); periods "
+            + ", ".join(f"{p.label} ({len(g)} dates)" for p, g in plan.periods)
+            + f"; grid {grid.width} x {grid.height} pixels of {abs(grid.transform.a):g} m"
+        )
+        jobs = make_jobs(plan, params, tile_px, session)
+        source = _scene_source(scenes_path, query) if remote else None
+        with atomic_folder(out_dir, MARKER) as staging:
+            runner = _Runner(client)
+            try:
+                with (
+                    _CogWriters(staging, plan, tile_px) as writers,
+                    concurrent.futures.ThreadPoolExecutor(1) as background,
+                ):
+                    # What depends on the plan alone is made while the tiles run, not after them: the
+                    # catalog (validated; loading the STAC schemas takes a fresh process ~0.3 s) and
+                    # the COG headers' geo tags. The COGs are validated there too, each while the next is written.
+                    catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
+                    headers = background.submit(writers.prepare)
+                    run_tiles(jobs, runner, writers.add, progress)
+                    _release_freed_memory()
+                    headers.result()
+                    outputs = writers.finish(say, background)
+                    _save_catalog(catalog.result(), time.monotonic() - started)
+            finally:
+                runner.close()
     out = Path(out_dir).expanduser().absolute()
     return [out / path.name for path in outputs]
+
+
+def describe_task(requests: list[DescribeRequest], session: str) -> list[DescribeResult]:
+    """Describe band files on a worker (:func:`layers.sentinel2.describe_files_here`), kept open for the
+    build's tiles (``session``), which then need not open them: on a cluster the workers describe the
+    files, not the client, and an unchanged file kept open from an earlier build is not opened again."""
+    with keep_files_open(session):
+        return describe_files_here(requests)
+
+
+def _describe_on_workers(client, session: str, requests: list[DescribeRequest]) -> list[DescribeResult]:
+    """:func:`describe_task` over the cluster's threads, in as many runs of consecutive files; results in order."""
+    threads = sum(client.nthreads().values()) or 1
+    size = math.ceil(len(requests) / threads) or 1
+    futures = [
+        client.submit(describe_task, requests[i : i + size], session, pure=False) for i in range(0, len(requests), size)
+    ]
+    return [result for part in client.gather(futures) for result in part]
 
 
 class _CogWriters:

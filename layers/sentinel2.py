@@ -83,7 +83,7 @@ import threading
 import urllib.parse
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,12 +252,17 @@ class SceneQuery:
         return words + (f", at most {self.max_cloud:g} % cloud" if self.max_cloud is not None else "")
 
 
-def find_scenes(raw_path: str | Path, query: SceneQuery | None = None) -> list[Scene]:
+def find_scenes(
+    raw_path: str | Path, query: SceneQuery | None = None, describe_files: DescribeFiles | None = None
+) -> list[Scene]:
     """The Sentinel-2 L2A scenes of a folder of band files, a local STAC JSON file, or a STAC API URL.
 
     Returns them sorted by date then id. Raises :class:`InputError` when nothing usable
     is found, a scene lacks a required band, a file cannot be used, or a STAC API cannot
-    be searched (named in the message with what is wrong).
+    be searched (named in the message with what is wrong). ``describe_files``: how a
+    folder's files, once found and checked here, are opened and described
+    (:func:`describe_files_here`, the default, in this process; ``build-activity`` on a
+    Dask cluster has the workers do it, which keep the files open for the build's tiles).
     """
     query = query or SceneQuery()
     if is_remote_url(str(raw_path)):
@@ -271,7 +276,7 @@ def find_scenes(raw_path: str | Path, query: SceneQuery | None = None) -> list[S
                 "for local scenes choose the dates with --periods and --baseline"
             )
         if path.is_dir():
-            scenes = _folder_scenes(path, query.band_order)
+            scenes = _folder_scenes(path, query.band_order, describe_files or describe_files_here)
         elif path.suffix.lower() == ".json":
             scenes = _stac_scenes(path)
         else:
@@ -548,31 +553,38 @@ def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
 @contextmanager
 def _open_for_reading(band: BandFile) -> Iterator[rasterio.io.DatasetReader]:
     """The band's file, open: this thread's kept handle within :func:`keep_files_open`, else opened for this read."""
+    with _open_path(band.path, band.remote) as dataset:
+        yield dataset
+
+
+@contextmanager
+def _open_path(path: str, remote: bool = False) -> Iterator[rasterio.io.DatasetReader]:
+    """The file at ``path``, open: this thread's kept handle within :func:`keep_files_open`, else opened for now."""
     state = _KEPT.__dict__
-    if band.remote or not state.get("active"):
-        with open_band_file(band.path, band.remote) as dataset:
+    if remote or not state.get("active"):
+        with open_band_file(path, remote) as dataset:
             yield dataset
         return
     datasets, checked = state["datasets"], state["checked"]
-    kept = datasets.get(band.path)  # (dataset, its sidecar files, identity)
-    if kept is not None and band.path not in checked:
-        now = _file_identity(band.path, kept[1])
+    kept = datasets.get(path)  # (dataset, its sidecar files, identity)
+    if kept is not None and path not in checked:
+        now = _file_identity(path, kept[1])
         if now is None or now != kept[2]:  # changed or replaced since an earlier session opened it
-            del datasets[band.path]
+            del datasets[path]
             kept[0].close()
             kept = None
     if kept is None:
-        before = _file_identity(band.path)  # the file and its folder before opening: a file replaced meanwhile
-        dataset = rasterio.open(band.path, driver=band_driver(band.path))  # is found changed next time
-        sidecars = tuple(name for name in dataset.files if name != band.path)
-        after = _file_identity(band.path, sidecars)
+        before = _file_identity(path)  # the file and its folder before opening: a file replaced meanwhile
+        dataset = rasterio.open(path, driver=band_driver(path))  # is found changed next time
+        sidecars = tuple(name for name in dataset.files if name != path)
+        after = _file_identity(path, sidecars)
         identity = before + after[2:] if before and after else None
-        kept = datasets[band.path] = (dataset, sidecars, identity)
+        kept = datasets[path] = (dataset, sidecars, identity)
         while len(datasets) > KEPT_OPEN_FILES:
             datasets.popitem(last=False)[1][0].close()
     else:
-        datasets.move_to_end(band.path)
-    checked.add(band.path)
+        datasets.move_to_end(path)
+    checked.add(path)
     yield kept[0]
 
 
@@ -748,9 +760,29 @@ def _crs_key(wkt: str):
 # ----------------------------------------------------------------------------- folders
 
 
-def _folder_scenes(root: Path, band_order: tuple[str, ...] | None = None) -> list[Scene]:
+DescribeRequest = tuple[str, str, int, bool]  # absolute path, band, band index in the file, stacked (multi-band)
+DescribeResult = tuple[BandFile, bool] | InputError  # the band and whether the file is tagged synthetic; or the error
+DescribeFiles = Callable[[list[DescribeRequest]], list[DescribeResult]]
+
+
+def describe_files_here(requests: list[DescribeRequest]) -> list[DescribeResult]:
+    """Open and describe each file (:func:`_describe`) in this process, in order; a file that cannot be used
+    gives its error in its place (without its cause: it can travel back from a Dask worker). Within
+    :func:`keep_files_open`, files stay open for reads."""
+    described: list[DescribeResult] = []
     with _gdal_env():
-        return _folder_scenes_in_env(root, band_order)
+        for path, band, index, stacked in requests:
+            try:
+                described.append(_describe(path, band, index=index, stacked=stacked))
+            except InputError as exc:
+                exc.__context__ = exc.__cause__ = None
+                described.append(exc)
+    return described
+
+
+def _folder_scenes(root: Path, band_order: tuple[str, ...] | None, describe_files: DescribeFiles) -> list[Scene]:
+    with _gdal_env():
+        return _folder_scenes_in_env(root, band_order, describe_files)
 
 
 def _gdal_env():
@@ -769,7 +801,7 @@ def _gdal_env():
     return nullcontext() if rasterio.env.hasenv() else rasterio.Env.from_defaults()
 
 
-def _folder_scenes_in_env(root: Path, band_order: tuple[str, ...] | None) -> list[Scene]:
+def _folder_scenes_in_env(root: Path, band_order: tuple[str, ...] | None, describe_files: DescribeFiles) -> list[Scene]:
     groups: dict[str, dict[str, list[tuple[Path, int, bool]]]] = {}  # key -> band -> (path, index, stacked)
     dates: dict[str, dt.date] = {}
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
@@ -792,7 +824,14 @@ def _folder_scenes_in_env(root: Path, band_order: tuple[str, ...] | None) -> lis
         if dates.setdefault(key, date) != date:
             raise InputError(f"{LAYER}: {path}: dated {date}, but other files of scene {key} are dated {dates[key]}")
     cwd = os.getcwd()  # once, not once per file as Path.absolute() asks for it
-    return [_scene_from_files(root, key, dates[key], files, cwd) for key, files in groups.items()]
+    requests = [
+        (_absolute(path, cwd), band, index, stacked)
+        for files in groups.values()
+        for band, entries in files.items()
+        for path, index, stacked in entries
+    ]
+    described = dict(zip(requests, describe_files(requests), strict=True))
+    return [_scene_from_files(root, key, dates[key], files, cwd, described) for key, files in groups.items()]
 
 
 def _band_token(stem: str) -> tuple[str | None, list[str]]:
@@ -857,15 +896,24 @@ def _dated_names(path: Path, root: Path) -> Iterator[tuple[str, bool]]:
 
 
 def _scene_from_files(
-    root: Path, key: str, date: dt.date, files: dict[str, list[tuple[Path, int, bool]]], cwd: str
+    root: Path,
+    key: str,
+    date: dt.date,
+    files: dict[str, list[tuple[Path, int, bool]]],
+    cwd: str,
+    described_files: dict[DescribeRequest, DescribeResult],
 ) -> Scene:
-    """The scene of the files found for ``key``; ``cwd``: the working directory, for their absolute paths."""
+    """The scene of the files found for ``key``, as ``described_files`` describe them (the first that cannot be
+    used raises its error); ``cwd``: the working directory, for their absolute paths."""
     bands: dict[str, BandFile] = {}
     synthetic = False
     for band, entries in files.items():
-        described = [
-            _describe(_absolute(path, cwd), band, index=index, stacked=stacked) for path, index, stacked in entries
-        ]
+        described = []
+        for path, index, stacked in entries:
+            result = described_files[(_absolute(path, cwd), band, index, stacked)]
+            if isinstance(result, InputError):
+                raise result
+            described.append(result)
         finest = min(d[0].pixel_m for d in described)
         best = [d for d in described if math.isclose(d[0].pixel_m, finest)]
         if len(best) > 1:
@@ -908,7 +956,7 @@ def _describe(
     """
     what = f"{LAYER}: {_shown(source)}"
     try:
-        with open_band_file(source, remote) as dataset:
+        with _open_path(source, remote) as dataset:
             source_wkt = dataset.crs.to_wkt() if dataset.crs else None
             require_crs(source_wkt, what=what)  # a missing or unusable CRS is refused, naming this file
             if not stacked and dataset.count != 1:

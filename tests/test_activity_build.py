@@ -214,6 +214,29 @@ def test_a_rebuild_on_the_same_cluster_reads_the_files_changed_since(scenes, clu
     assert not np.array_equal(read_scores(again[0]), read_scores(first[0]), equal_nan=True)
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_a_file_the_workers_cannot_use_is_refused_as_in_process(scenes, cluster, tmp_path):
+    from geo.errors import CRSError
+
+    broken_scenes = tmp_path / "scenes"
+    shutil.copytree(scenes, broken_scenes)
+    band = next(broken_scenes.glob("*_20210310_B03_10m.tif"))
+    with rasterio.open(band) as dataset:
+        values = dataset.read()
+    band.unlink()
+    with rasterio.open(
+        band, "w", driver="GTiff", width=values.shape[2], height=values.shape[1], count=1, dtype=values.dtype
+    ) as plain:  # a TIFF without CRS or georeferencing
+        plain.write(values)
+    errors = []
+    for scheduler in (cluster.scheduler_address, None):  # on the cluster the workers describe the files
+        with pytest.raises(CRSError, match=re.escape(band.name)) as raised:
+            build_activity(broken_scenes, tmp_path / "out", scheduler=scheduler, tile_px=TILE_PX)
+        errors.append(str(raised.value))
+    assert errors[0] == errors[1] and "no coordinate reference system" in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_band_that_cannot_be_read_on_the_cluster_is_one_line_and_exit_2(scenes, cluster, tmp_path, capsys):
     broken_scenes = tmp_path / "scenes"
     shutil.copytree(scenes, broken_scenes)
