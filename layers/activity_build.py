@@ -35,10 +35,12 @@ So every input pixel is read once, the result does not depend on the tiling (tes
 and memory per task depends on the tile size and the number of dates, not on the
 scene's area. A worker keeps the build's files open from tile to tile (opening one costs
 more than reading a tile of it), and on a cluster from build to build while they do not
-change (:func:`layers.sentinel2.keep_files_open`). On a Dask cluster the scenes (paths and georeferencing)
-go to every worker once per build (:meth:`_Runner.shared`), the intermediate results stay on the
-workers (tasks are given the futures) and only the finished scores come back to the
-client, already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
+change (:func:`layers.sentinel2.keep_files_open`). On a Dask cluster the workers also
+describe the files the client found (:func:`describe_task`), so that no worker waits
+while the client opens them; the scenes (paths and georeferencing) go to every worker
+once per build (:meth:`_Runner.shared`), the intermediate results stay on the workers
+(tasks are given the futures) and only the finished scores come back to the client,
+already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
 the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
 below them). The changes (2 bytes x 6 x periods per pixel) of at most about three rows of
 tiles are held at a time (on the workers, or in this process when run in process): that

@@ -489,8 +489,9 @@ def keep_files_open(session: str) -> Iterator[None]:
     benchmark's 105 files). Between sessions files may change: the first read of a kept
     file in a session compares the file on disk, its folder and the sidecar files GDAL read
     with it with what they were when it was opened (:func:`_file_identity`, a few
-    ``os.stat``), and opens it afresh if anything differs. Remote files are always opened afresh, inside their network allowance.
-    Outside such a block, or with an empty ``session``, every read opens and closes its file.
+    ``os.stat``), and opens it afresh if anything differs. Remote files are always opened
+    afresh, inside their network allowance. Outside such a block, or with an empty
+    ``session``, every read opens and closes its file.
     """
     state = _KEPT.__dict__
     if not session:
@@ -498,7 +499,7 @@ def keep_files_open(session: str) -> Iterator[None]:
         return
     if state.get("session") != session:
         state["session"], state["checked"] = session, set()
-        state.setdefault("datasets", OrderedDict())  # path -> (dataset, identity of the file opened)
+        state.setdefault("datasets", OrderedDict())  # path -> (dataset, its sidecar files, their identity)
     state["active"] = True
     try:
         yield
