@@ -557,6 +557,12 @@ class _Runner:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def __enter__(self) -> _Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 CHANGES, EDGES, SCORES, OVERVIEWS = range(4)
 CHANGES_AHEAD_ROWS = 2
@@ -896,29 +902,27 @@ def build_activity(
         )
         jobs = make_jobs(plan, params, tile_px, session)
         source = _scene_source(scenes_path, query) if remote else None
-        with atomic_folder(out_dir, MARKER) as staging:
-            runner = _Runner(client)
-            try:
-                with (
-                    _CogWriters(staging, plan, tile_px) as writers,
-                    concurrent.futures.ThreadPoolExecutor(1) as background,
-                ):
-                    # What depends on the plan alone is made while the tiles run, not after them: the
-                    # catalog (validated; loading the STAC schemas takes a fresh process ~0.3 s) and
-                    # the COG headers' geo tags. The COGs are validated there too, each while the next is written.
-                    catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
-                    headers = background.submit(writers.prepare)
-                    run_tiles(jobs, runner, writers.add, progress)
-                    _release_freed_memory()
-                    headers.result()
-                    outputs = writers.finish(say, background)
-                    _save_catalog(catalog.result(), time.monotonic() - started)
-            finally:
-                runner.close()
+        with (
+            atomic_folder(out_dir, MARKER) as staging,
+            _Runner(client) as runner,
+            _CogWriters(staging, plan, tile_px) as writers,
+            concurrent.futures.ThreadPoolExecutor(1) as background,
+        ):
+            # What depends on the plan alone is made while the tiles run, not after them: the catalog
+            # (validated, which loads the STAC schemas in a fresh process) and the COG headers' geo
+            # tags. The COGs are validated there too, each while the next is written.
+            catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
+            headers = background.submit(writers.prepare)
+            run_tiles(jobs, runner, writers.add, progress)
+            _release_freed_memory()
+            headers.result()
+            outputs = writers.finish(say, background)
+            _save_catalog(catalog.result(), time.monotonic() - started)
     out = Path(out_dir).expanduser().absolute()
     return [out / path.name for path in outputs]
 
 
+@raised_plainly
 def describe_task(requests: list[DescribeRequest], session: str) -> list[DescribeResult]:
     """Describe band files on a worker (:func:`layers.sentinel2.describe_files_here`), kept open for the
     build's tiles (``session``), which then need not open them: on a cluster the workers describe the
@@ -928,13 +932,14 @@ def describe_task(requests: list[DescribeRequest], session: str) -> list[Describ
 
 
 def _describe_on_workers(client, session: str, requests: list[DescribeRequest]) -> list[DescribeResult]:
-    """:func:`describe_task` over the cluster's threads, in as many runs of consecutive files; results in order."""
+    """:func:`describe_task` over the cluster's threads, in as many runs of consecutive files; results in order,
+    and the error of the first file in order that cannot be used, as in this process."""
     threads = sum(client.nthreads().values()) or 1
     size = math.ceil(len(requests) / threads) or 1
     futures = [
         client.submit(describe_task, requests[i : i + size], session, pure=False) for i in range(0, len(requests), size)
     ]
-    return [result for part in client.gather(futures) for result in part]
+    return [result for future in futures for result in future.result()]
 
 
 class _CogWriters:

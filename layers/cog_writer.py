@@ -289,7 +289,7 @@ class CogWriter:
         self._files.close()
 
     def prepare(self) -> None:
-        """Make the header's CRS, transform and dataset tags now (:func:`gdal_tags`, about 20 ms).
+        """Make the header's CRS, transform and dataset tags now (:func:`gdal_tags`, a one-pixel GeoTIFF).
 
         They do not depend on the tiles, so a caller can have them made in another thread
         while the tiles are computed; :meth:`finish` makes them itself otherwise.

@@ -485,8 +485,7 @@ def keep_files_open(session: str) -> Iterator[None]:
 
     A ``session`` is one build, during which its inputs must not change. Handles outlive
     it: on a long-running Dask cluster a worker's thread opens a build's files once, not
-    once per build (which cost the first tile of each build about 0.1 s on the
-    benchmark's 105 files). Between sessions files may change: the first read of a kept
+    once per build. Between sessions files may change: the first read of a kept
     file in a session compares the file on disk, its folder and the sidecar files GDAL read
     with it with what they were when it was opened (:func:`_file_identity`, a few
     ``os.stat``), and opens it afresh if anything differs. Remote files are always opened
@@ -552,14 +551,7 @@ def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
 
 
 @contextmanager
-def _open_for_reading(band: BandFile) -> Iterator[rasterio.io.DatasetReader]:
-    """The band's file, open: this thread's kept handle within :func:`keep_files_open`, else opened for this read."""
-    with _open_path(band.path, band.remote) as dataset:
-        yield dataset
-
-
-@contextmanager
-def _open_path(path: str, remote: bool = False) -> Iterator[rasterio.io.DatasetReader]:
+def _open_for_reading(path: str, remote: bool = False) -> Iterator[rasterio.io.DatasetReader]:
     """The file at ``path``, open: this thread's kept handle within :func:`keep_files_open`, else opened for now."""
     state = _KEPT.__dict__
     if remote or not state.get("active"):
@@ -623,7 +615,7 @@ def _read_on_grid(
     """
     rows, cols = int(window.height), int(window.width)
     try:
-        with _open_for_reading(band) as dataset:
+        with _open_for_reading(band.path, band.remote) as dataset:
             factor = _aligned_factor(band, grid)
             if factor is not None:
                 return (*_read_aligned(dataset, band, grid, window, factor), None)
@@ -762,23 +754,15 @@ def _crs_key(wkt: str):
 
 
 DescribeRequest = tuple[str, str, int, bool]  # absolute path, band, band index in the file, stacked (multi-band)
-DescribeResult = tuple[BandFile, bool] | InputError  # the band and whether the file is tagged synthetic; or the error
+DescribeResult = tuple[BandFile, bool]  # the band, and whether its file is tagged synthetic
 DescribeFiles = Callable[[list[DescribeRequest]], list[DescribeResult]]
 
 
 def describe_files_here(requests: list[DescribeRequest]) -> list[DescribeResult]:
-    """Open and describe each file (:func:`_describe`) in this process, in order; a file that cannot be used
-    gives its error in its place (without its cause: it can travel back from a Dask worker). Within
-    :func:`keep_files_open`, files stay open for reads."""
-    described: list[DescribeResult] = []
+    """Open and describe each file (:func:`_describe`) in this process, in order; the first that cannot be used
+    raises its error. Within :func:`keep_files_open`, the files stay open for reads."""
     with _gdal_env():
-        for path, band, index, stacked in requests:
-            try:
-                described.append(_describe(path, band, index=index, stacked=stacked))
-            except InputError as exc:
-                exc.__context__ = exc.__cause__ = None
-                described.append(exc)
-    return described
+        return [_describe(path, band, index=index, stacked=stacked) for path, band, index, stacked in requests]
 
 
 def _folder_scenes(root: Path, band_order: tuple[str, ...] | None, describe_files: DescribeFiles) -> list[Scene]:
@@ -904,17 +888,12 @@ def _scene_from_files(
     cwd: str,
     described_files: dict[DescribeRequest, DescribeResult],
 ) -> Scene:
-    """The scene of the files found for ``key``, as ``described_files`` describe them (the first that cannot be
-    used raises its error); ``cwd``: the working directory, for their absolute paths."""
+    """The scene of the files found for ``key``, as ``described_files`` describe them; ``cwd``: the working
+    directory, for their absolute paths."""
     bands: dict[str, BandFile] = {}
     synthetic = False
     for band, entries in files.items():
-        described = []
-        for path, index, stacked in entries:
-            result = described_files[(_absolute(path, cwd), band, index, stacked)]
-            if isinstance(result, InputError):
-                raise result
-            described.append(result)
+        described = [described_files[(_absolute(path, cwd), band, index, stacked)] for path, index, stacked in entries]
         finest = min(d[0].pixel_m for d in described)
         best = [d for d in described if math.isclose(d[0].pixel_m, finest)]
         if len(best) > 1:
@@ -957,7 +936,7 @@ def _describe(
     """
     what = f"{LAYER}: {_shown(source)}"
     try:
-        with _open_path(source, remote) as dataset:
+        with _open_for_reading(source, remote) as dataset:
             source_wkt = dataset.crs.to_wkt() if dataset.crs else None
             require_crs(source_wkt, what=what)  # a missing or unusable CRS is refused, naming this file
             if not stacked and dataset.count != 1:

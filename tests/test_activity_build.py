@@ -190,7 +190,11 @@ def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, clus
             messages.append(message)
 
     monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
-    paths = build_activity(scenes, tmp_path / "on_dask", tile_px=TILE_PX, progress=Progress())
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(cluster) as watcher, distributed.get_task_stream(watcher) as stream:
+        paths = build_activity(scenes, tmp_path / "on_dask", tile_px=TILE_PX, progress=Progress())
+    ran = [str(task["key"]).split("-")[0] for task in stream.data]
+    assert ran.count("describe_task") == 2 and ran.count("changes_task") == 9  # the workers described the files
     assert [p.name for p in paths] == ["2021.tif", "2022.tif"]
     assert any(isinstance(m, str) and cluster.scheduler_address in m for m in messages)
     assert ("scoring tiles", 9, 9) in messages
