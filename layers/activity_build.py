@@ -441,6 +441,11 @@ class _Edges:
         self.top, self.bottom = values[..., :halo, :].copy(), values[..., -halo:, :].copy()
         self.left, self.right = values[..., :, :halo].copy(), values[..., :, -halo:].copy()
 
+    def __sizeof__(self) -> int:
+        """Bytes held, strips included: what ``dask.sizeof`` (and so a worker's managed memory, which it spills
+        and limits) counts for an object it does not know, where the default counts the bare object only."""
+        return object.__sizeof__(self) + sum(strip.nbytes for strip in (self.top, self.bottom, self.left, self.right))
+
     def take(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """``values[..., r0:r1, c0:c1]`` of the original array, which must lie within one strip."""
         height, width = self.shape[-2:]
@@ -576,9 +581,13 @@ def run_tiles(
     runner: _Runner,
     on_tile: Callable[[int, int, int, list[EncodedTile]], None],
     progress: Progress | None = None,
+    started: Callable[[], None] | None = None,
 ) -> None:
     """Run the steps of every tile, keeping few tiles in flight; ``on_tile(level, row, col, tiles)`` gets each
     finished tile of the output COGs (one :class:`~layers.cog_writer.EncodedTile` per period), overviews too.
+    ``started()`` is called once, when the first tasks have been submitted: work of this process's own
+    that starts then does not hold the GIL while the first tasks are sent (Python-heavy work in another
+    thread, started before, delayed them measurably on small builds).
 
     Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
     scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges),
@@ -619,6 +628,9 @@ def run_tiles(
                     cursor[stage] += 1
                     if stage == SCORES:  # its score task holds the changes now
                         del results[CHANGES][key]
+            if started is not None:
+                started()
+                started = None
             for future in runner.wait_any(list(pending)):
                 stage, key = pending.pop(future)
                 if stage in (SCORES, OVERVIEWS):
@@ -911,9 +923,14 @@ def build_activity(
             # What depends on the plan alone is made while the tiles run, not after them: the catalog
             # (validated, which loads the STAC schemas in a fresh process) and the COG headers' geo
             # tags. The COGs are validated there too, each while the next is written.
-            catalog = background.submit(_catalog, staging, plan, params, tile_px, source)
-            headers = background.submit(writers.prepare)
-            run_tiles(jobs, runner, writers.add, progress)
+            background_work: list[concurrent.futures.Future] = []
+
+            def start_background() -> None:
+                background_work.append(background.submit(_catalog, staging, plan, params, tile_px, source))
+                background_work.append(background.submit(writers.prepare))
+
+            run_tiles(jobs, runner, writers.add, progress, started=start_background)
+            catalog, headers = background_work
             _release_freed_memory()
             headers.result()
             outputs = writers.finish(say, background)

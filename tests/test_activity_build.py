@@ -25,7 +25,7 @@ import rasterio
 from geo.errors import InputError
 from geo.spectral import ScoreParameters
 from layers.activity import find_activity_rasters
-from layers.activity_build import build_activity, plan_build, run_cli
+from layers.activity_build import _Edges, _Runner, build_activity, make_jobs, plan_build, run_cli, run_tiles
 from layers.sentinel2 import find_scenes
 from tests.conftest import damage_tiles
 
@@ -399,3 +399,30 @@ def test_multi_band_files_build_the_same_rasters_as_band_files(built, scenes, tm
     assert [p.name for p in paths] == ["2021.tif", "2022.tif"]
     for path in paths:
         np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
+
+
+def test_the_background_work_starts_once_the_first_tasks_are_out(scenes):
+    """The catalog and COG headers (``started``) wait until the first tiles' tasks have been submitted."""
+    jobs = make_jobs(plan_build(find_scenes(scenes)), ScoreParameters(), TILE_PX)
+    events = []
+
+    class Recording(_Runner):
+        def submit(self, function, *args, priority=0):
+            events.append(function.__name__)
+            return super().submit(function, *args, priority=priority)
+
+    with Recording() as runner:
+        run_tiles(jobs, runner, lambda *tile: events.append("tile"), started=lambda: events.append("started"))
+    assert events.count("started") == 1
+    before = events[: events.index("started")]
+    assert "changes_task" in before and "tile" not in before
+    assert events.count("tile") > len(jobs)  # the tiles and their overviews came back after it
+
+
+def test_dask_counts_the_edge_strips_in_the_size_of_edges():
+    """Dask's managed memory (what a worker spills and limits) includes the strips neighbours fetch."""
+    from dask.sizeof import sizeof
+
+    edges = _Edges(np.zeros((2, 6, 100, 120), np.float16), halo=10)
+    strips = 2 * (2 * 6 * 10 * 120 * 2) + 2 * (2 * 6 * 100 * 10 * 2)
+    assert strips <= sizeof(edges) < strips + 1024
