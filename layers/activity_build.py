@@ -42,10 +42,10 @@ once per build (:meth:`_Runner.shared`), the intermediate results stay on the wo
 (tasks are given the futures) and only the finished scores come back to the client,
 already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
 the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
-below them). The changes (2 bytes x 6 x periods per pixel) of at most about three rows of
-tiles are held at a time (on the workers, or in this process when run in process): that
-grows with the scene's width (about 12 MB per row of 512-pixel tiles per 10 km of width
-for two periods), not with its area. The client spools the compressed tiles as they
+below them). The changes (2 bytes x 6 x periods per pixel) of about one row of tiles and
+the edge strips of two rows are held at a time (on the workers, or in this process when
+run in process): that grows with the scene's width (about 20 MB per 10 km of width for
+two periods), not with its area. The client spools the compressed tiles as they
 arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass (each
 validated while the next is written), writes the catalog, and swaps the folder in
 atomically: a failed run leaves the previous output as it was. The catalog (validated)
@@ -497,10 +497,9 @@ class _Runner:
             self.finished = as_completed(with_results=False, loop=client.loop)
 
     @property
-    def slots(self) -> int:
-        """How many tasks may be in flight: twice the threads that run them, and the small edge tasks."""
-        threads = (os.cpu_count() or 1) if self.client is None else (sum(self.client.nthreads().values()) or 1)
-        return 2 * threads + 2
+    def threads(self) -> int:
+        """How many tasks run at once: this process's cores, or the cluster's worker threads (asks the scheduler)."""
+        return (os.cpu_count() or 1) if self.client is None else (sum(self.client.nthreads().values()) or 1)
 
     def submit(self, function, *args, priority: int = 0):
         """Start ``function(*args)``; returns a future. ``args`` may hold :meth:`handle` s of finished futures.
@@ -570,7 +569,6 @@ class _Runner:
 
 
 CHANGES, EDGES, SCORES, OVERVIEWS = range(4)
-CHANGES_AHEAD_ROWS = 2
 # Queued on a cluster: the tiny edge and overview tasks first (they free score tasks and memory), then
 # the long changes tasks, which make the critical path, then the short score tasks, which fill the gaps.
 PRIORITY = {EDGES: 2, OVERVIEWS: 2, CHANGES: 1, SCORES: 0}
@@ -592,30 +590,35 @@ def run_tiles(
     Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
     scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges),
     and the overview tiles above them (:func:`overviews_task`, once the 2 x 2 tiles below
-    are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order; changes run at
-    most two tile rows ahead of the scores (a row's scores need the next row's changes;
-    the row after keeps the workers busy meanwhile), and a step's results are dropped as
-    soon as no tile still needs them. On a cluster the intermediate results stay on the
-    workers (tasks get the futures), so this process receives only the compressed tiles;
-    in this process they are held for about three rows of tiles.
+    are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order. The changes run
+    ahead of the scores by the tiles the next score waits for (up to the tile below right
+    of it) and one more per thread, which keeps the workers busy meanwhile; a tile's
+    changes are dropped once its score is submitted, its edges once the last score that
+    takes them (the tile below right's) is: about one row of tiles' changes and two of
+    edges are held. On a cluster the intermediate results stay on the workers (tasks get the futures), so this
+    process receives only the compressed tiles.
     """
     order = sorted(jobs)
     first = jobs[order[0]]
     pyramid = Pyramid(first.grid.width, first.grid.height, first.tile_px)
     total, to_write = len(order), pyramid.tiles()
+    rows, columns = (max(key[axis] for key in order) + 1 for axis in (0, 1))
     results: list[dict] = [{}, {}]  # changes and edges of finished tiles: runner handles
-    cursor = {CHANGES: 0, SCORES: 0}
+    cursor = {CHANGES: 0, SCORES: 0}  # the next tile of each, as its index in order
     pending: dict = {}
     scored = written = 0
-    slots = runner.slots  # asks the scheduler: once
-
-    def row_at(stage: int) -> float:
-        return order[cursor[stage]][0] if cursor[stage] < total else math.inf
+    threads = runner.threads  # asks the scheduler: once
+    slots = 2 * threads + 2  # tasks in flight: two per thread, and the small edge tasks
+    changes_ahead = columns + 1 + threads
 
     def ready(stage: int, key: tuple[int, int]) -> bool:
         if stage == CHANGES:
-            return key[0] <= row_at(SCORES) + CHANGES_AHEAD_ROWS
+            return cursor[CHANGES] <= cursor[SCORES] + changes_ahead
         return key in results[CHANGES] and _neighbours_ready(key, jobs, results[EDGES])
+
+    def last_taker(key: tuple[int, int]) -> tuple[int, int]:
+        """The last tile in order whose score takes this tile's edges: the one below right of it."""
+        return min(key[0] + 1, rows - 1), min(key[1] + 1, columns - 1)
 
     try:
         while written < to_write:
@@ -653,8 +656,8 @@ def run_tiles(
                     job = _without_scenes(jobs[key])
                     edges = runner.submit(edges_task, job, results[CHANGES][key], priority=PRIORITY[EDGES])
                     pending[edges] = (EDGES, key)
-            needed_from = row_at(SCORES) - 1
-            for old in [k for k in results[EDGES] if k[0] < needed_from]:
+            next_score = order[cursor[SCORES]] if cursor[SCORES] < total else (rows, 0)
+            for old in [k for k in results[EDGES] if last_taker(k) < next_score]:
                 del results[EDGES][old]
     finally:
         runner.cancel(list(pending))

@@ -9,12 +9,15 @@ tile-to-tile halo (river corridor, median filter, cloud buffer) is exercised.
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import importlib.util
 import json
 import math
 import re
 import shutil
 import sys
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,7 @@ import rasterio
 from geo.errors import InputError
 from geo.spectral import ScoreParameters
 from layers.activity import find_activity_rasters
-from layers.activity_build import _Edges, _Runner, build_activity, make_jobs, plan_build, run_cli, run_tiles
+from layers.activity_build import BuildPlan, _Edges, _Runner, build_activity, make_jobs, plan_build, run_cli, run_tiles
 from layers.sentinel2 import find_scenes
 from tests.conftest import damage_tiles
 
@@ -426,3 +429,48 @@ def test_dask_counts_the_edge_strips_in_the_size_of_edges():
     edges = _Edges(np.zeros((2, 6, 100, 120), np.float16), halo=10)
     strips = 2 * (2 * 6 * 10 * 120 * 2) + 2 * (2 * 6 * 100 * 10 * 2)
     assert strips <= sizeof(edges) < strips + 1024
+
+
+class _Token:
+    """A stand-in for a task's result, that a weak reference can follow."""
+
+
+class _RunAtOnce(_Runner):
+    """Runs a stand-in of each task as it is submitted, on one thread: what stays alive is what run_tiles holds."""
+
+    threads = 1
+
+    def __init__(self):
+        super().__init__()
+        self.log: list[tuple[str, int]] = []  # (task, how many edges results are alive when it is submitted)
+        self.edges = weakref.WeakSet()
+
+    def submit(self, function, *args, priority=0):
+        name = function.__name__
+        result = [] if name in ("encoded_scores_task", "overviews_task") else _Token()
+        if name == "edges_task":
+            self.edges.add(result)
+        self.log.append((name, len(self.edges)))
+        future = concurrent.futures.Future()
+        future.set_result(result)
+        return future
+
+
+def test_changes_run_about_one_row_ahead_of_the_scores_and_edges_go_once_taken(scenes):
+    """On a 10 x 10 tile grid: the changes stay within a row and two tiles of the next score, and no more
+    edges are alive than two rows and a few tiles (they were four rows when the changes ran two rows ahead)."""
+    plan = plan_build(find_scenes(scenes))
+    wide = dataclasses.replace(plan.grid, width=960, height=960)
+    jobs = make_jobs(BuildPlan(wide, plan.baseline, (), ()), ScoreParameters(), 96)
+    columns = 10
+    with _RunAtOnce() as runner:
+        run_tiles(jobs, runner, lambda *tile: None)
+    names = [name for name, _ in runner.log]
+    assert names.count("changes_task") == names.count("encoded_scores_task") == 100
+    scores = changes = 0
+    for name in names:
+        scores += name == "encoded_scores_task"
+        changes += name == "changes_task"
+        assert changes <= scores + columns + 1 + runner.threads + 1
+    most_edges = max(alive for _, alive in runner.log)  # + 2: edges made this round, not yet in the results
+    assert columns + 1 < most_edges <= 2 * columns + 3 + runner.threads + 2
