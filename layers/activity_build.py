@@ -595,8 +595,8 @@ def run_tiles(
     of it) and one more per thread, which keeps the workers busy meanwhile; a tile's
     changes are dropped once its score is submitted, its edges once the last score that
     takes them (the tile below right's) is: about one row of tiles' changes and two of
-    edges are held. On a cluster the intermediate results stay on the workers (tasks get the futures), so this
-    process receives only the compressed tiles.
+    edges are held. On a cluster the intermediate results stay on the workers (tasks get
+    the futures), so this process receives only the compressed tiles.
     """
     order = sorted(jobs)
     first = jobs[order[0]]
