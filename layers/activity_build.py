@@ -109,7 +109,7 @@ from layers.activity import Grid
 from layers.asset_signing import SIGNING_MODES, signing_for
 from layers.atomic import atomic_folder
 from layers.cog_writer import CogWriter, EncodedTile, OverviewJob, Pyramid, encode_tile, overview_tile
-from layers.dask_client import ENV_SCHEDULER, client_for
+from layers.dask_client import ENV_SCHEDULER, client_for, worker_threads
 from layers.network import is_remote_url, redact_url
 from layers.progress import ConsoleProgress
 from layers.sentinel2 import (
@@ -499,7 +499,7 @@ class _Runner:
     @property
     def threads(self) -> int:
         """How many tasks run at once: this process's cores, or the cluster's worker threads (asks the scheduler)."""
-        return (os.cpu_count() or 1) if self.client is None else (sum(self.client.nthreads().values()) or 1)
+        return (os.cpu_count() or 1) if self.client is None else worker_threads(self.client)
 
     def submit(self, function, *args, priority: int = 0):
         """Start ``function(*args)``; returns a future. ``args`` may hold :meth:`handle` s of finished futures.
@@ -954,8 +954,7 @@ def describe_task(requests: list[DescribeRequest], session: str) -> list[Describ
 def _describe_on_workers(client, session: str, requests: list[DescribeRequest]) -> list[DescribeResult]:
     """:func:`describe_task` over the cluster's threads, in as many runs of consecutive files; results in order,
     and the error of the first file in order that cannot be used, as in this process."""
-    threads = sum(client.nthreads().values()) or 1
-    size = math.ceil(len(requests) / threads) or 1
+    size = math.ceil(len(requests) / worker_threads(client)) or 1
     futures = [
         client.submit(describe_task, requests[i : i + size], session, pure=False) for i in range(0, len(requests), size)
     ]

@@ -106,6 +106,11 @@ def check_workers(client, address: str, *, command: str) -> None:
         )
 
 
+def worker_threads(client) -> int:
+    """How many tasks the cluster runs at once: its workers' threads, at least 1 (asks the scheduler)."""
+    return sum(client.nthreads().values()) or 1
+
+
 def _can_import_minewatch() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in MINEWATCH_MODULES)
 
