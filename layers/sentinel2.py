@@ -787,8 +787,9 @@ def _gdal_env():
 
 
 def _folder_scenes_in_env(root: Path, band_order: tuple[str, ...] | None, describe_files: DescribeFiles) -> list[Scene]:
-    groups: dict[str, dict[str, list[tuple[Path, int, bool]]]] = {}  # key -> band -> (path, index, stacked)
+    groups: dict[str, dict[str, list[tuple[str, int, bool]]]] = {}  # key -> band -> (absolute path, index, stacked)
     dates: dict[str, dt.date] = {}
+    cwd = os.getcwd()  # once, not once per file as Path.absolute() asks for it
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
         require_inside(path, root, LAYER)  # no link out of a stranger's folder
         check_content(path, LAYER)  # a .tif holds TIFF, a .jp2 JPEG 2000: nothing else is opened
@@ -805,18 +806,17 @@ def _folder_scenes_in_env(root: Path, band_order: tuple[str, ...] | None, descri
             )
         key = "_".join(key_tokens) if from_stem else str(path.parent.relative_to(root))
         for name, index in bands:
-            groups.setdefault(key, {}).setdefault(name, []).append((path, index, stacked))
+            groups.setdefault(key, {}).setdefault(name, []).append((_absolute(path, cwd), index, stacked))
         if dates.setdefault(key, date) != date:
             raise InputError(f"{LAYER}: {path}: dated {date}, but other files of scene {key} are dated {dates[key]}")
-    cwd = os.getcwd()  # once, not once per file as Path.absolute() asks for it
     requests = [
-        (_absolute(path, cwd), band, index, stacked)
+        (path, band, index, stacked)
         for files in groups.values()
         for band, entries in files.items()
         for path, index, stacked in entries
     ]
     described = dict(zip(requests, describe_files(requests), strict=True))
-    return [_scene_from_files(root, key, dates[key], files, cwd, described) for key, files in groups.items()]
+    return [_scene_from_files(root, key, dates[key], files, described) for key, files in groups.items()]
 
 
 def _band_token(stem: str) -> tuple[str | None, list[str]]:
@@ -884,16 +884,15 @@ def _scene_from_files(
     root: Path,
     key: str,
     date: dt.date,
-    files: dict[str, list[tuple[Path, int, bool]]],
-    cwd: str,
+    files: dict[str, list[tuple[str, int, bool]]],
     described_files: dict[DescribeRequest, DescribeResult],
 ) -> Scene:
-    """The scene of the files found for ``key``, as ``described_files`` describe them; ``cwd``: the working
-    directory, for their absolute paths."""
+    """The scene of the files found for ``key`` (band -> absolute path, band index, stacked), as
+    ``described_files`` describe them."""
     bands: dict[str, BandFile] = {}
     synthetic = False
     for band, entries in files.items():
-        described = [described_files[(_absolute(path, cwd), band, index, stacked)] for path, index, stacked in entries]
+        described = [described_files[(path, band, index, stacked)] for path, index, stacked in entries]
         finest = min(d[0].pixel_m for d in described)
         best = [d for d in described if math.isclose(d[0].pixel_m, finest)]
         if len(best) > 1:
