@@ -524,8 +524,13 @@ def _file_identity(path: str, sidecars: tuple[str, ...] = ()) -> tuple | None:
     world file) and of the ``sidecars`` GDAL read with it (an edited ``.aux.xml`` can
     change the nodata value or the georeferencing that a warped read uses).
     """
+    return _identities((path, os.path.dirname(path) or ".", *sidecars))
+
+
+def _identities(names) -> tuple | None:
+    """Device, inode, size, modification and change times of each file named, in order; None if one is gone."""
     try:
-        stats = [os.stat(name) for name in (path, os.path.dirname(path) or ".", *sidecars)]
+        stats = [os.stat(name) for name in names]
     except OSError:
         return None
     return tuple((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for st in stats)
@@ -570,8 +575,8 @@ def _open_for_reading(path: str, remote: bool = False) -> Iterator[rasterio.io.D
         before = _file_identity(path)  # the file and its folder before opening: a file replaced meanwhile
         dataset = rasterio.open(path, driver=band_driver(path))  # is found changed next time
         sidecars = tuple(name for name in dataset.files if name != path)
-        after = _file_identity(path, sidecars)
-        identity = before + after[2:] if before and after else None
+        of_sidecars = _identities(sidecars)
+        identity = before + of_sidecars if before is not None and of_sidecars is not None else None
         kept = datasets[path] = (dataset, sidecars, identity)
         while len(datasets) > KEPT_OPEN_FILES:
             datasets.popitem(last=False)[1][0].close()
