@@ -20,6 +20,7 @@ import sys
 import weakref
 from pathlib import Path
 
+import distributed
 import numpy as np
 import pystac
 import pytest
@@ -193,7 +194,6 @@ def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, clus
             messages.append(message)
 
     monkeypatch.setenv("MINEWATCH_SCHEDULER", cluster.scheduler_address)
-    distributed = pytest.importorskip("distributed")
     with distributed.Client(cluster) as watcher, distributed.get_task_stream(watcher) as stream:
         paths = build_activity(scenes, tmp_path / "on_dask", tile_px=TILE_PX, progress=Progress())
     ran = [str(task["key"]).split("-")[0] for task in stream.data]
@@ -457,8 +457,9 @@ class _RunAtOnce(_Runner):
 
 
 def test_changes_run_about_one_row_ahead_of_the_scores_and_edges_go_once_taken(scenes):
-    """On a 10 x 10 tile grid: the changes stay within a row and two tiles of the next score, and no more
-    edges are alive than two rows and a few tiles (they were four rows when the changes ran two rows ahead)."""
+    """On a 10 x 10 tile grid: the changes stay within a row and a tile per thread of the next score (the
+    tile below right of it, which that score waits for, and one more per thread), and no more edges are alive
+    than about two rows of tiles (four when the changes ran two rows ahead)."""
     plan = plan_build(find_scenes(scenes))
     wide = dataclasses.replace(plan.grid, width=960, height=960)
     jobs = make_jobs(BuildPlan(wide, plan.baseline, (), ()), ScoreParameters(), 96)
