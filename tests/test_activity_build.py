@@ -166,7 +166,6 @@ def test_the_analysis_reads_the_folder_and_the_catalog(built):
 
 @pytest.fixture(scope="module")
 def cluster():
-    distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
     ) as local:
