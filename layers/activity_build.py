@@ -42,9 +42,9 @@ once per build (:meth:`_Runner.shared`), the intermediate results stay on the wo
 (tasks are given the futures) and only the finished scores come back to the client,
 already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
 the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
-below them). The changes (2 bytes x 6 x periods per pixel) of about one row of tiles and
-the edge strips of two rows are held at a time (on the workers, or in this process when
-run in process): that grows with the scene's width (about 20 MB per 10 km of width for
+below them). The changes (10 bytes a pixel and period, :data:`CHANGES_DTYPE`) of about
+one row of tiles and the edge strips of two rows are held at a time (on the workers, or in this process when
+run in process): that grows with the scene's width (about 18 MB per 10 km of width for
 two periods), not with its area. The client spools the compressed tiles as they
 arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass (each
 validated while the next is written), writes the catalog, and swaps the folder in
@@ -134,7 +134,14 @@ DEFAULT_TILE_PX = 512
 NODATA = -9999.0
 MARKER = "catalog.json"
 TASK_GDAL_CACHE_MB = 64
-CHANGES_DTYPE = np.float16
+# A pixel's changes in one period, as steps 1 and 2 hand them on: 10 bytes. Half precision (about 0.0005 at 1) for
+# the loss, the gain and their spreads: the score's ramps are 0.1 wide. The evidence flags are bits; the number of
+# values behind the spreads is at most MAX_COUNT (a year of Sentinel-2 gives a pixel about 150 dates at most).
+CHANGES_DTYPE = np.dtype(
+    [("loss", "f2"), ("gain", "f2"), ("loss_sd", "f2"), ("gain_sd", "f2"), ("flags", "u1"), ("count", "u1")]
+)
+MAX_COUNT = np.iinfo(np.uint8).max
+UNSEEN = np.array((np.nan, np.nan, np.nan, np.nan, 0, 0), dtype=CHANGES_DTYPE)  # beyond the grid: no flag is set
 TRIM_EVERY_TILES = 4
 MAX_FILTER_PX = 5  # the widest median --filter-px takes: 11 x 11 pixels
 MAX_NOISE_Z = 10.0  # the largest --noise-z: beyond it no change of a realistic scene counts
@@ -219,15 +226,15 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(period, 6, row, column)`` float16: loss, gain, the
+        ``(period, row, column)`` of :data:`CHANGES_DTYPE`: the loss, the gain, the
         :class:`geo.spectral.Evidence` flags, the loss's and gain's spreads and their
-        number of values. Half precision (about 0.0005 at 1) halves what travels between
-        tasks; the score's ramps are 0.1 wide, and flags and counts up to 255 are exact.
+        number of values (:data:`MAX_COUNT` when more). 10 bytes a pixel and period, where
+        float32 would take 24: it is what the workers hold and send between tasks.
     """
     job = dataclasses.replace(job, baseline=scenes[0], periods=scenes[1])
     params = job.params
     window = job.window
-    out = np.full((len(job.periods), 6, window.height, window.width), np.nan, dtype=CHANGES_DTYPE)
+    out = np.full((len(job.periods), window.height, window.width), UNSEEN, dtype=CHANGES_DTYPE)
     with _task_env(job):
         corridor_water = np.zeros((window.height, window.width), dtype=bool)
         base_observed, base_water, base_days = _observations(job.baseline, job, corridor_water)
@@ -239,10 +246,10 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
             # Indices of near-zero or negative reflectances (noise on dark water) can exceed float16's 65504:
             # they become inf, as a float32 ramp takes them (a loss of inf is full loss, a spread of inf no signal).
             with np.errstate(over="ignore"):
-                out[i, 0], out[i, 1] = evidence.loss, evidence.gain
-                out[i, 3], out[i, 4] = evidence.loss_sd, evidence.gain_sd
-            out[i, 2] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
-            out[i, 5] = evidence.count
+                for name in ("loss", "gain", "loss_sd", "gain_sd"):
+                    out[name][i] = getattr(evidence, name)
+            out["flags"][i] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
+            out["count"][i] = np.minimum(evidence.count, MAX_COUNT)
     return out
 
 
@@ -271,15 +278,16 @@ def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
     """
     params = job.params
     halo, inner = job.halo_px, job.corridor_px
-    grown = _assemble(job, changes_around, halo, fill=np.nan)
+    grown = _assemble(job, changes_around, halo, fill=UNSEEN)
     if not len(grown):
         return np.zeros((0, job.window.height, job.window.width), np.float32)
-    flags = np.nan_to_num(grown[:, 2], nan=0).astype(np.uint8)  # beyond the grid: no bit, so unseen
+    flags = grown["flags"]
     corridor = _crop(river_corridor((flags[0] & CORRIDOR_WATER) > 0, job.corridor_px), inner)
     scores = []
     for period in range(len(grown)):
         loss, gain, loss_sd, gain_sd, count = (
-            _crop(grown[period, i], inner).astype(np.float32) for i in (0, 1, 3, 4, 5)
+            _crop(grown[name][period], inner).astype(np.float32)
+            for name in ("loss", "gain", "loss_sd", "gain_sd", "count")
         )
         evidence = Evidence(loss, gain, _crop(flags[period], inner), loss_sd, gain_sd, count)
         changes = changes_of_evidence(evidence, corridor)
