@@ -31,9 +31,11 @@ from geo.spectral import ScoreParameters
 from layers.activity import find_activity_rasters
 from layers.activity_build import (
     CHANGES_DTYPE,
+    TASK_GDAL_CACHE_MB,
     BuildPlan,
     _Edges,
     _Runner,
+    _task_env,
     build_activity,
     make_jobs,
     plan_build,
@@ -429,6 +431,22 @@ def test_the_background_work_starts_once_the_first_tasks_are_out(scenes):
     before = events[: events.index("started")]
     assert "changes_task" in before and "tile" not in before
     assert events.count("tile") > len(jobs)  # the tiles and their overviews came back after it
+
+
+def test_a_task_reads_with_a_small_block_cache_and_one_gdal_thread_unless_the_environment_sets_them(
+    scenes, monkeypatch
+):
+    job = next(iter(make_jobs(plan_build(find_scenes(scenes)), ScoreParameters(), TILE_PX).values()))
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    monkeypatch.delenv("GDAL_NUM_THREADS", raising=False)
+    with _task_env(job):
+        settings = rasterio.env.getenv()
+    assert settings["GDAL_CACHEMAX"] == TASK_GDAL_CACHE_MB << 20
+    assert settings["GDAL_NUM_THREADS"] == 1
+    monkeypatch.setenv("GDAL_CACHEMAX", "200")  # a worker's own setting wins
+    with _task_env(job):
+        settings = rasterio.env.getenv()
+    assert "GDAL_CACHEMAX" not in settings and settings["GDAL_NUM_THREADS"] == 1
 
 
 def test_dask_counts_the_edge_strips_in_the_size_of_edges():
