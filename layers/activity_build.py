@@ -43,9 +43,9 @@ once per build (:meth:`_Runner.shared`), the intermediate results stay on the wo
 already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
 the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
 below them). The changes (10 bytes a pixel and period, :data:`CHANGES_DTYPE`) of about
-one row of tiles and the edge strips of two rows are held at a time (on the workers, or in this process when
-run in process): that grows with the scene's width (about 18 MB per 10 km of width for
-two periods), not with its area. The client spools the compressed tiles as they
+one row of tiles and the edge strips of two rows are held at a time (on the workers, or
+in this process when run in process): that grows with the scene's width (about 18 MB
+per 10 km of width for two periods), not with its area. The client spools the compressed tiles as they
 arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass (each
 validated while the next is written), writes the catalog, and swaps the folder in
 atomically: a failed run leaves the previous output as it was. The catalog (validated)
@@ -135,8 +135,9 @@ NODATA = -9999.0
 MARKER = "catalog.json"
 TASK_GDAL_CACHE_MB = 16  # a task's GDAL block cache (see _task_env), unless the worker's environment sets one
 # A pixel's changes in one period, as steps 1 and 2 hand them on: 10 bytes. Half precision (about 0.0005 at 1) for
-# the loss, the gain and their spreads: the score's ramps are 0.1 wide. The evidence flags are bits; the number of
-# values behind the spreads is at most MAX_COUNT (a year of Sentinel-2 gives a pixel about 150 dates at most).
+# the loss, the gain and their spreads: the score's ramps are 0.1 wide. The evidence flags are bits. The number of
+# values behind the spreads is stored up to MAX_COUNT: a pixel has fewer clear Sentinel-2 dates than that in a year,
+# even where orbits overlap; more would be counted as 255, which only widens the noise allowance a little.
 CHANGES_DTYPE = np.dtype(
     [("loss", "f2"), ("gain", "f2"), ("loss_sd", "f2"), ("gain_sd", "f2"), ("flags", "u1"), ("count", "u1")]
 )
