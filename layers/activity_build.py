@@ -42,7 +42,7 @@ once per build (:meth:`_Runner.shared`), the intermediate results stay on the wo
 (tasks are given the futures) and only the finished scores come back to the client,
 already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
 the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
-below them). The changes (10 bytes a pixel and period, :data:`CHANGES_DTYPE`) of about
+below them). The changes (11 bytes a pixel and period, :data:`CHANGES_DTYPE`) of about
 one row of tiles and the edge strips of two rows are held at a time (on the workers, or
 in this process when run in process): that grows with the scene's width (about 18 MB
 per 10 km of width for two periods), not with its area. The client spools the compressed tiles as they
@@ -133,15 +133,15 @@ from layers.sentinel2 import (
 DEFAULT_TILE_PX = 512
 NODATA = -9999.0
 MARKER = "catalog.json"
-TASK_GDAL_CACHE_MB = 16  # a task's GDAL block cache (see _task_env), unless the worker's environment sets one
-# A pixel's changes in one period, as steps 1 and 2 hand them on: 10 bytes. Half precision (about 0.0005 at 1) for
-# the loss, the gain and their spreads: the score's ramps are 0.1 wide. The evidence flags are bits. The number of
-# values behind the spreads is stored up to MAX_COUNT: a pixel has fewer clear Sentinel-2 dates than that in a year,
-# even where orbits overlap; more would be counted as 255, which only widens the noise allowance a little.
+# GDAL's block cache while a task runs (see _task_env), unless the worker's environment sets one; GDAL has one cache
+# per process, so a worker's threads share it.
+TASK_GDAL_CACHE_MB = 16
+# A pixel's changes in one period, as steps 1 and 2 hand them on: 11 bytes. Half precision (about 0.0005 at 1) for
+# the loss, the gain and their spreads: the score's ramps are 0.1 wide. The evidence flags are bits; the number of
+# values behind the spreads is exact (where overlapping tiles and orbits meet, a pixel can have over 255 a year).
 CHANGES_DTYPE = np.dtype(
-    [("loss", "f2"), ("gain", "f2"), ("loss_sd", "f2"), ("gain_sd", "f2"), ("flags", "u1"), ("count", "u1")]
+    [("loss", "f2"), ("gain", "f2"), ("loss_sd", "f2"), ("gain_sd", "f2"), ("flags", "u1"), ("count", "u2")]
 )
-MAX_COUNT = np.iinfo(np.uint8).max
 UNSEEN = np.array((np.nan, np.nan, np.nan, np.nan, 0, 0), dtype=CHANGES_DTYPE)  # beyond the grid: no flag is set
 TRIM_EVERY_TILES = 4
 MAX_FILTER_PX = 5  # the widest median --filter-px takes: 11 x 11 pixels
@@ -229,8 +229,8 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
     numpy.ndarray
         ``(period, row, column)`` of :data:`CHANGES_DTYPE`: the loss, the gain, the
         :class:`geo.spectral.Evidence` flags, the loss's and gain's spreads and their
-        number of values (:data:`MAX_COUNT` when more). 10 bytes a pixel and period, where
-        float32 would take 24: it is what the workers hold and send between tasks.
+        number of values. 11 bytes a pixel and period, where float32 would take 24: it is
+        what the workers hold and send between tasks.
     """
     job = dataclasses.replace(job, baseline=scenes[0], periods=scenes[1])
     params = job.params
@@ -250,7 +250,7 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
                 for name in ("loss", "gain", "loss_sd", "gain_sd"):
                     out[name][i] = getattr(evidence, name)
             out["flags"][i] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
-            out["count"][i] = np.minimum(evidence.count, MAX_COUNT)
+            out["count"][i] = evidence.count
     return out
 
 
@@ -325,15 +325,16 @@ def overviews_task(children: list[list], shape: tuple[int, int], tile_px: int) -
 def _task_env(job: TileJob) -> Iterator[None]:
     """GDAL settings for a task, unless the worker's environment sets them, and the build's files kept open.
 
-    A small block cache, :data:`TASK_GDAL_CACHE_MB`, and one GDAL thread: the workers, not
-    GDAL, use the cores, so that ``n`` single-threaded workers on ``n`` cores do not
-    oversubscribe them. A tile's blocks are read about once; only the blocks along its
-    edges (the 20 m bands' resampling and the SCL's cloud buffer reach past it) are read
-    again by a neighbour, often on another worker. A 64 MiB cache filled up on larger
-    scenes, so a worker's peak grew with the area for nothing: 2 workers' peak at 4.2
-    megapixels was 430 MiB against 375 at 16 MiB (1 megapixel: 372 and 334), while the
-    changes of 16 tiles in row order on one thread took as long with either (paired runs
-    differed by -0.6 to +0.8 s of 5-8 s, in both directions).
+    A small GDAL block cache, :data:`TASK_GDAL_CACHE_MB` (the process's, which its threads
+    share), and one GDAL thread: the workers, not GDAL, use the cores, so that ``n``
+    single-threaded workers on ``n`` cores do not oversubscribe them. A tile's blocks are
+    read about once; only the blocks along its edges (the 20 m bands' resampling and the
+    SCL's cloud buffer reach past it) are read again by a neighbour, often on another
+    worker. A 64 MiB cache filled up on larger scenes, so a worker's peak grew with the
+    area for nothing: ``benchmarks/bench_activity.py --sizes 1024 2048`` gave the largest
+    worker 384 and 448 MiB (1.17x) with 64 MiB, 337 and 381 MiB (1.13x) with
+    ``GDAL_CACHEMAX=16``, and 1 worker as fast with either (2.35x and 3.50x the plain
+    read with 64, 2.42x and 3.31x with 16).
 
     Every :data:`TRIM_EVERY_TILES` tasks the process gives freed heap memory back to the
     system (:func:`_release_freed_memory`): tiles' arrays come from the heap

@@ -31,8 +31,9 @@ from geo.spectral import ScoreParameters
 from layers.activity import find_activity_rasters
 from layers.activity_build import (
     CHANGES_DTYPE,
-    TASK_GDAL_CACHE_MB,
+    UNSEEN,
     BuildPlan,
+    _assemble,
     _Edges,
     _Runner,
     _task_env,
@@ -433,20 +434,38 @@ def test_the_background_work_starts_once_the_first_tasks_are_out(scenes):
     assert events.count("tile") > len(jobs)  # the tiles and their overviews came back after it
 
 
-def test_a_task_reads_with_a_small_block_cache_and_one_gdal_thread_unless_the_environment_sets_them(
+def test_a_task_reads_with_a_16_mib_block_cache_and_one_gdal_thread_unless_the_environment_sets_them(
     scenes, monkeypatch
 ):
+    """The cache stays small (64 MiB filled up on larger scenes only, so a worker's peak grew with the area)."""
     job = next(iter(make_jobs(plan_build(find_scenes(scenes)), ScoreParameters(), TILE_PX).values()))
     monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
     monkeypatch.delenv("GDAL_NUM_THREADS", raising=False)
     with _task_env(job):
-        settings = rasterio.env.getenv()
-    assert settings["GDAL_CACHEMAX"] == TASK_GDAL_CACHE_MB << 20
-    assert settings["GDAL_NUM_THREADS"] == 1
+        cache_bytes = int(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))  # what GDAL applies
+        threads = rasterio.env.getenv()["GDAL_NUM_THREADS"]
+    assert cache_bytes == 16 << 20 and threads == 1
     monkeypatch.setenv("GDAL_CACHEMAX", "200")  # a worker's own setting wins
     with _task_env(job):
         settings = rasterio.env.getenv()
     assert "GDAL_CACHEMAX" not in settings and settings["GDAL_NUM_THREADS"] == 1
+
+
+def test_a_grown_tile_takes_its_neighbours_strips_and_is_unseen_beyond_the_grid():
+    """The changes' fields survive the edges and the assembly; beyond the grid the flags and counts are 0
+    (unseen) and the values NaN."""
+    centre = np.zeros((1, 8, 8), CHANGES_DTYPE)
+    right = np.zeros((1, 8, 8), CHANGES_DTYPE)
+    right["loss"], right["flags"], right["count"] = np.arange(64).reshape(8, 8), 5, 300
+    around = [[None] * 3 for _ in range(3)]
+    around[1][1], around[1][2] = centre, _Edges(right, halo=2)
+    grown = _assemble(None, around, 2, fill=UNSEEN)
+    assert grown.shape == (1, 12, 12) and grown.dtype == CHANGES_DTYPE
+    assert grown["loss"][0, 2:10, 10:12].tolist() == right["loss"][0, :, :2].tolist()
+    assert (grown["flags"][0, 2:10, 10:12] == 5).all() and (grown["count"][0, 2:10, 10:12] == 300).all()
+    assert (
+        np.isnan(grown["loss"][0, 0]).all() and (grown["flags"][0, 0] == 0).all() and (grown["count"][0, 0] == 0).all()
+    )
 
 
 def test_dask_counts_the_edge_strips_in_the_size_of_edges():
@@ -454,7 +473,7 @@ def test_dask_counts_the_edge_strips_in_the_size_of_edges():
     from dask.sizeof import sizeof
 
     edges = _Edges(np.zeros((2, 100, 120), CHANGES_DTYPE), halo=10)
-    strips = 2 * (2 * 10 * 120 * 10) + 2 * (2 * 100 * 10 * 10)  # 10 bytes a pixel
+    strips = 2 * (2 * 10 * 120 * 11) + 2 * (2 * 100 * 10 * 11)  # 11 bytes a pixel
     assert strips <= sizeof(edges) < strips + 1024
 
 
