@@ -45,12 +45,12 @@ the overview tiles are tasks too (:func:`overviews_task`, from the compressed ti
 below them). The changes (11 bytes a pixel and period, :data:`CHANGES_DTYPE`) of about
 one row of tiles and the edge strips of two rows are held at a time (on the workers, or
 in this process when run in process): that grows with the scene's width (about 18 MB
-per 10 km of width for two periods), not with its area. The client spools the compressed tiles as they
-arrive (:class:`layers.cog_writer.CogWriter`), then writes each COG in one pass (each
-validated while the next is written), writes the catalog, and swaps the folder in
-atomically: a failed run leaves the previous output as it was. The catalog (validated)
-and the COG headers depend on the plan alone, so a background thread makes them while
-the tiles run. So compressing the output spreads over the workers too, and what is left
+per 10 km of width for two periods), not with its area. The client spools the
+compressed tiles as they arrive (:class:`layers.cog_writer.CogWriter`), then writes each
+COG in one pass (each validated while the next is written), writes the catalog, and
+swaps the folder in atomically: a failed run leaves the previous output as it was. The
+catalog (validated) and the COG headers depend on the plan alone, so a background
+thread makes them while the tiles run. So compressing the output spreads over the workers too, and what is left
 for the client at the end is copying bytes.
 
 By default the tasks run on a thread pool in this process. With ``scheduler`` (or the
@@ -139,9 +139,8 @@ TASK_GDAL_CACHE_MB = 16
 # A pixel's changes in one period, as steps 1 and 2 hand them on: 11 bytes. Half precision (about 0.0005 at 1) for
 # the loss, the gain and their spreads: the score's ramps are 0.1 wide. The evidence flags are bits; the number of
 # values behind the spreads is exact (where overlapping tiles and orbits meet, a pixel can have over 255 a year).
-CHANGES_DTYPE = np.dtype(
-    [("loss", "f2"), ("gain", "f2"), ("loss_sd", "f2"), ("gain_sd", "f2"), ("flags", "u1"), ("count", "u2")]
-)
+CHANGE_VALUES = ("loss", "gain", "loss_sd", "gain_sd")  # the float16 fields, as geo.spectral.Evidence names them
+CHANGES_DTYPE = np.dtype([*((name, "f2") for name in CHANGE_VALUES), ("flags", "u1"), ("count", "u2")])
 UNSEEN = np.array((np.nan, np.nan, np.nan, np.nan, 0, 0), dtype=CHANGES_DTYPE)  # beyond the grid: no flag is set
 TRIM_EVERY_TILES = 4
 MAX_FILTER_PX = 5  # the widest median --filter-px takes: 11 x 11 pixels
@@ -247,7 +246,7 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
             # Indices of near-zero or negative reflectances (noise on dark water) can exceed float16's 65504:
             # they become inf, as a float32 ramp takes them (a loss of inf is full loss, a spread of inf no signal).
             with np.errstate(over="ignore"):
-                for name in ("loss", "gain", "loss_sd", "gain_sd"):
+                for name in CHANGE_VALUES:
                     out[name][i] = getattr(evidence, name)
             out["flags"][i] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
             out["count"][i] = evidence.count
@@ -279,7 +278,7 @@ def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
     """
     params = job.params
     halo, inner = job.halo_px, job.corridor_px
-    grown = _assemble(job, changes_around, halo, fill=UNSEEN)
+    grown = _assemble(changes_around, halo, fill=UNSEEN)
     if not len(grown):
         return np.zeros((0, job.window.height, job.window.width), np.float32)
     flags = grown["flags"]
@@ -287,8 +286,7 @@ def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
     scores = []
     for period in range(len(grown)):
         loss, gain, loss_sd, gain_sd, count = (
-            _crop(grown[name][period], inner).astype(np.float32)
-            for name in ("loss", "gain", "loss_sd", "gain_sd", "count")
+            _crop(grown[name][period], inner).astype(np.float32) for name in (*CHANGE_VALUES, "count")
         )
         evidence = Evidence(loss, gain, _crop(flags[period], inner), loss_sd, gain_sd, count)
         changes = changes_of_evidence(evidence, corridor)
@@ -422,7 +420,7 @@ def _observations(
     return observed[: len(days)], water[: len(days)], np.array(days, dtype=int)
 
 
-def _assemble(job: TileJob, around: list[list[np.ndarray | None]], halo: int, fill) -> np.ndarray:
+def _assemble(around: list[list[np.ndarray | None]], halo: int, fill) -> np.ndarray:
     """The tile's array grown by ``halo`` pixels from its neighbours' arrays (``fill`` beyond the grid).
 
     ``around`` holds the 3 x 3 arrays (tile shapes on the last two axes, the same
