@@ -445,10 +445,11 @@ def test_a_task_reads_with_a_16_mib_block_cache_and_one_gdal_thread_unless_the_e
         cache_bytes = int(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))  # what GDAL applies
         threads = rasterio.env.getenv()["GDAL_NUM_THREADS"]
     assert cache_bytes == 16 << 20 and threads == 1
-    monkeypatch.setenv("GDAL_CACHEMAX", "200")  # a worker's own setting wins
-    with _task_env(job):
-        settings = rasterio.env.getenv()
-    assert "GDAL_CACHEMAX" not in settings and settings["GDAL_NUM_THREADS"] == 1
+    monkeypatch.setenv("GDAL_CACHEMAX", "200")  # a worker's own setting wins: GDAL took it when the worker started,
+    with rasterio.Env(GDAL_CACHEMAX=200 << 20), _task_env(job):  # which rasterio.Env stands in for here
+        cache_bytes = int(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))
+        threads = rasterio.env.getenv()["GDAL_NUM_THREADS"]
+    assert cache_bytes == 200 << 20 and threads == 1
 
 
 def test_a_grown_tile_takes_its_neighbours_strips_and_is_unseen_beyond_the_grid():
@@ -459,7 +460,7 @@ def test_a_grown_tile_takes_its_neighbours_strips_and_is_unseen_beyond_the_grid(
     right["loss"], right["flags"], right["count"] = np.arange(64).reshape(8, 8), 5, 300
     around = [[None] * 3 for _ in range(3)]
     around[1][1], around[1][2] = centre, _Edges(right, halo=2)
-    grown = _assemble(None, around, 2, fill=UNSEEN)
+    grown = _assemble(around, 2, fill=UNSEEN)
     assert grown.shape == (1, 12, 12) and grown.dtype == CHANGES_DTYPE
     assert grown["loss"][0, 2:10, 10:12].tolist() == right["loss"][0, :, :2].tolist()
     assert (grown["flags"][0, 2:10, 10:12] == 5).all() and (grown["count"][0, 2:10, 10:12] == 300).all()
@@ -473,7 +474,7 @@ def test_dask_counts_the_edge_strips_in_the_size_of_edges():
     from dask.sizeof import sizeof
 
     edges = _Edges(np.zeros((2, 100, 120), CHANGES_DTYPE), halo=10)
-    strips = 2 * (2 * 10 * 120 * 11) + 2 * (2 * 100 * 10 * 11)  # 11 bytes a pixel
+    strips = (2 * (2 * 10 * 120) + 2 * (2 * 100 * 10)) * CHANGES_DTYPE.itemsize
     assert strips <= sizeof(edges) < strips + 1024
 
 
