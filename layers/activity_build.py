@@ -605,8 +605,10 @@ def run_tiles(
     and the overview tiles above them (:func:`overviews_task`, once the 2 x 2 tiles below
     are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order. The changes run
     ahead of the scores by the tiles the next score waits for (up to the tile below right
-    of it) and one more per thread, which keeps the workers busy meanwhile; a tile's
-    changes are dropped once its score is submitted, its edges once the last score that
+    of it) and two more per thread: one running and one queued, so that a worker whose
+    changes task ends need not wait for the next score to be freed before it gets another
+    (with one more per thread, workers on 4.2-megapixel builds idled 5-15 % of the time
+    for it, and builds took 2-7 % longer); a tile's changes are dropped once its score is submitted, its edges once the last score that
     takes them (the tile below right's) is: about one row of tiles' changes and two of
     edges are held. On a cluster the intermediate results stay on the workers (tasks get
     the futures), so this process receives only the compressed tiles.
@@ -622,7 +624,7 @@ def run_tiles(
     scored = written = 0
     threads = runner.threads  # asks the scheduler: once
     slots = 2 * threads + 2  # tasks in flight: two per thread, and the small edge tasks
-    changes_ahead = columns + 1 + threads
+    changes_ahead = columns + 1 + 2 * threads
 
     def ready(stage: int, key: tuple[int, int]) -> bool:
         if stage == CHANGES:
