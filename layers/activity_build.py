@@ -50,8 +50,8 @@ compressed tiles as they arrive (:class:`layers.cog_writer.CogWriter`), then wri
 COG in one pass (each validated while the next is written), writes the catalog, and
 swaps the folder in atomically: a failed run leaves the previous output as it was. The
 catalog (validated) and the COG headers depend on the plan alone, so a background
-thread makes them while the tiles run. So compressing the output spreads over the workers too, and what is left
-for the client at the end is copying bytes.
+thread makes them while the tiles run. So compressing the output spreads over the
+workers too, and what is left for the client at the end is copying bytes.
 
 By default the tasks run on a thread pool in this process. With ``scheduler`` (or the
 environment variable ``MINEWATCH_SCHEDULER``), e.g. ``tcp://host:8786``, they run on
@@ -143,6 +143,9 @@ CHANGE_VALUES = ("loss", "gain", "loss_sd", "gain_sd")  # the float16 fields, as
 CHANGES_DTYPE = np.dtype([*((name, "f2") for name in CHANGE_VALUES), ("flags", "u1"), ("count", "u2")])
 UNSEEN = np.array((np.nan, np.nan, np.nan, np.nan, 0, 0), dtype=CHANGES_DTYPE)  # beyond the grid: no flag is set
 TRIM_EVERY_TILES = 4
+# How many changes tasks per thread run_tiles lets run ahead of the tiles the next score waits for: one running and
+# one queued, so that a worker whose changes task ends has its next one (benchmarks/bench_changes_lead.py).
+CHANGES_QUEUED_PER_THREAD = 2
 MAX_FILTER_PX = 5  # the widest median --filter-px takes: 11 x 11 pixels
 MAX_NOISE_Z = 10.0  # the largest --noise-z: beyond it no change of a realistic scene counts
 METHOD = (
@@ -605,12 +608,11 @@ def run_tiles(
     and the overview tiles above them (:func:`overviews_task`, once the 2 x 2 tiles below
     are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order. The changes run
     ahead of the scores by the tiles the next score waits for (up to the tile below right
-    of it) and two more per thread: one running and one queued, so that a worker whose
-    changes task ends need not wait for the next score to be freed before it gets another
-    (with one more per thread, workers on 4.2-megapixel builds idled 5-15 % of the time
-    for it, and builds took 2-7 % longer); a tile's changes are dropped once its score is submitted, its edges once the last score that
-    takes them (the tile below right's) is: about one row of tiles' changes and two of
-    edges are held. On a cluster the intermediate results stay on the workers (tasks get
+    of it) and :data:`CHANGES_QUEUED_PER_THREAD` more per thread, so that a worker whose
+    changes task ends need not wait for the next score to be freed before it gets
+    another. A tile's changes are dropped once its score is submitted, its edges once the
+    last score that takes them (the tile below right's) is: about one row of tiles'
+    changes and two of edges are held. On a cluster the intermediate results stay on the workers (tasks get
     the futures), so this process receives only the compressed tiles.
     """
     order = sorted(jobs)
@@ -624,7 +626,7 @@ def run_tiles(
     scored = written = 0
     threads = runner.threads  # asks the scheduler: once
     slots = 2 * threads + 2  # tasks in flight: two per thread, and the small edge tasks
-    changes_ahead = columns + 1 + 2 * threads
+    changes_ahead = columns + 1 + CHANGES_QUEUED_PER_THREAD * threads
 
     def ready(stage: int, key: tuple[int, int]) -> bool:
         if stage == CHANGES:
