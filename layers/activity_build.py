@@ -108,7 +108,16 @@ from geo.spectral import (
 from layers.activity import Grid
 from layers.asset_signing import SIGNING_MODES, signing_for
 from layers.atomic import atomic_folder
-from layers.cog_writer import CogWriter, EncodedTile, OverviewJob, Pyramid, encode_tile, overview_tile
+from layers.cog_writer import (
+    MAX_TILE_PX,
+    CogWriter,
+    EncodedTile,
+    OverviewJob,
+    Pyramid,
+    cog_errors,
+    encode_tile,
+    overview_tile,
+)
 from layers.dask_client import ENV_SCHEDULER, client_for, worker_threads
 from layers.network import is_remote_url, redact_url
 from layers.progress import ConsoleProgress
@@ -130,7 +139,8 @@ from layers.sentinel2 import (
     read_scl,
 )
 
-DEFAULT_TILE_PX = 512
+DEFAULT_TILE_PX = 512  # unless the band files' blocks are wider (tile_px_for)
+MIN_TILE_PX = 64
 NODATA = -9999.0
 MARKER = "catalog.json"
 # GDAL's block cache while a task runs (see _task_env), unless the worker's environment sets one; GDAL has one cache
@@ -790,6 +800,37 @@ def _scenes_in(scenes: list[Scene], period: Period) -> tuple[Scene, ...]:
     return tuple(s for s in scenes if period.start <= s.date <= period.end)
 
 
+def check_tile_px(tile_px: int) -> None:
+    """An InputError unless ``tile_px`` can be a build's tiles and its COGs' blocks: a multiple of 16 (TIFF's rule)
+    from :data:`MIN_TILE_PX` to :data:`layers.cog_writer.MAX_TILE_PX` (GDAL's COG validator's widest block)."""
+    if tile_px % 16 or not MIN_TILE_PX <= tile_px <= MAX_TILE_PX:
+        raise InputError(
+            f"{_LAYER}: --tile-px {tile_px}: use a multiple of 16 from {MIN_TILE_PX} to {MAX_TILE_PX} "
+            "(the tiles are the COG's blocks)"
+        )
+
+
+def tile_px_for(plan: BuildPlan) -> int:
+    """The tile size of a build not told one: the block width most of its band files at the grid's resolution are
+    decoded in, from :data:`DEFAULT_TILE_PX` to :data:`layers.cog_writer.MAX_TILE_PX` (a multiple of 16).
+
+    GDAL decodes a file block by block, and a task's block cache is small
+    (:data:`TASK_GDAL_CACHE_MB`): a tile narrower than the blocks decodes each block
+    again for every tile that touches it. That costs little with GeoTIFF's DEFLATE, but
+    Sentinel-2's JPEG 2000 files come in 1024-pixel blocks, and decoding JPEG 2000 is
+    slow: ``benchmarks/bench_tile_size.py`` measures the difference. Wider tiles cost
+    memory (a task's grows with the square of its tile), so blocks narrower than
+    :data:`DEFAULT_TILE_PX` still get that.
+    """
+    pixel_m = abs(plan.grid.transform.a)
+    scenes = plan.baseline_scenes + tuple(s for _, group in plan.periods for s in group)
+    widths = [band.block_px for s in scenes for band in s.bands.values() if math.isclose(band.pixel_m, pixel_m)]
+    if not widths:
+        return DEFAULT_TILE_PX
+    most = max(set(widths), key=widths.count)
+    return min(max(most // 16 * 16, DEFAULT_TILE_PX), MAX_TILE_PX)
+
+
 def make_jobs(
     plan: BuildPlan, params: ScoreParameters, tile_px: int = DEFAULT_TILE_PX, session: str | None = None
 ) -> dict[tuple[int, int], TileJob]:
@@ -803,8 +844,7 @@ def make_jobs(
     corridor_px = params.pixels(params.corridor_m, pixel_m)
     grow_px = params.pixels(params.grow_m, pixel_m)
     reach_px = params.pixels(params.noise_reach_m, pixel_m)
-    if tile_px % 16:
-        raise InputError(f"{_LAYER}: tiles of {tile_px} pixels: use a multiple of 16 (TIFF tiles are)")
+    check_tile_px(tile_px)
     if corridor_px + grow_px + reach_px + params.filter_px > tile_px:
         raise InputError(
             f"{_LAYER}: corridor_m, grow_m and noise_reach_m together are wider than a tile ({tile_px} pixels); "
@@ -868,7 +908,7 @@ def build_activity(
     progress: Progress | None = None,
     *,
     params: ScoreParameters | None = None,
-    tile_px: int = DEFAULT_TILE_PX,
+    tile_px: int | None = None,
     query: SceneQuery | None = None,
 ) -> list[Path]:
     """Build one activity COG per period and a STAC catalog of them into ``out_dir``.
@@ -897,7 +937,9 @@ def build_activity(
     params:
         Score settings (default :class:`geo.spectral.ScoreParameters`).
     tile_px:
-        Tile size in pixels: memory per task grows with its square times the dates.
+        Tile size in pixels, also the COGs' block size (:func:`check_tile_px`): memory per
+        task grows with its square times the dates. Default :func:`tile_px_for` the plan:
+        512, or the band files' blocks up to 1024 pixels (Sentinel-2's JPEG 2000 files).
     query:
         The STAC API search (bounding box, dates, collection, cloud limit), a crop
         (``bbox``) and the band order of multi-band files
@@ -910,6 +952,8 @@ def build_activity(
     list[pathlib.Path]
         The COGs written, ``out_dir/<period>.tif``, in period order.
     """
+    if tile_px is not None:
+        check_tile_px(tile_px)
     params = params or ScoreParameters()
     say = getattr(progress, "step", None) or (lambda message: None)
     query = query or SceneQuery()
@@ -932,6 +976,9 @@ def build_activity(
             + ", ".join(f"{p.label} ({len(g)} dates)" for p, g in plan.periods)
             + f"; grid {grid.width} x {grid.height} pixels of {abs(grid.transform.a):g} m"
         )
+        if tile_px is None:
+            tile_px = tile_px_for(plan)
+            say(f"tiles of {tile_px} pixels (--tile-px to choose)")
         jobs = make_jobs(plan, params, tile_px, session)
         source = _scene_source(scenes_path, query) if remote else None
         with (
@@ -1015,11 +1062,9 @@ class _CogWriters:
 
 
 def _validate_cog(path: Path) -> Path:
-    """``path`` if GDAL's COG rules (rio-cogeo's ``cog_validate``) accept it; a RuntimeError otherwise."""
-    from rio_cogeo.cogeo import cog_validate
-
-    valid, errors, _warnings = cog_validate(str(path), quiet=True)
-    if not valid:
+    """``path`` if it validates as a COG (:func:`layers.cog_writer.cog_errors`); a RuntimeError otherwise."""
+    errors = cog_errors(path)
+    if errors:
         raise RuntimeError(f"{path}: the COG written is not valid: {'; '.join(errors)}")
     return path
 
@@ -1241,9 +1286,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tile-px",
         type=int,
-        default=DEFAULT_TILE_PX,
+        default=None,
         metavar="N",
-        help="tile size in pixels, also the COG block size: a multiple of 16, at least 64 (default 512)",
+        help=f"tile size in pixels, also the COG block size: a multiple of 16 from {MIN_TILE_PX} to {MAX_TILE_PX} "
+        f"(default {DEFAULT_TILE_PX}, or the width of the band files' blocks up to {MAX_TILE_PX}: {MAX_TILE_PX} for "
+        "Sentinel-2's JPEG 2000 files, whose blocks narrower tiles would decode several times)",
     )
     parser.add_argument(
         "--filter-px",
@@ -1288,10 +1335,6 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``build-activity`` with parsed ``args``; print what was written. Errors propagate."""
     progress = ConsoleProgress(quiet=args.quiet, unit="tiles")
-    if args.tile_px < 64:
-        raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use at least 64 pixels")
-    if args.tile_px % 16:
-        raise InputError(f"{_LAYER}: --tile-px {args.tile_px}: use a multiple of 16 (the COG's blocks are the tiles)")
     if not 0 <= args.filter_px <= MAX_FILTER_PX:
         raise InputError(f"{_LAYER}: --filter-px {args.filter_px}: use 0 to {MAX_FILTER_PX} pixels")
     if not 0 <= args.noise_z <= MAX_NOISE_Z:

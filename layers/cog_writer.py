@@ -34,14 +34,16 @@ trailers:
   that rasterio makes in memory, so that any CRS GDAL can describe is described the
   same way; the nodata value is in ``GDAL_NODATA``.
 
-Tested against GDAL: the file validates (``rio_cogeo.cogeo.cog_validate``), and rasterio
-reads back every pixel, the overviews, CRS, transform, nodata and tags.
+Tested against GDAL: the file validates (:func:`cog_errors`: ``rio_cogeo.cogeo.cog_validate``
+under GDAL's rule for tiling), and rasterio reads back every pixel, the overviews, CRS,
+transform, nodata and tags.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -58,6 +60,10 @@ from layers.activity import Grid
 ZLIB_LEVEL = 6  # GDAL's default DEFLATE level
 GHOST_HEADER = "LAYOUT=IFDS_BEFORE_DATA\nBLOCK_ORDER=ROW_MAJOR\nKNOWN_INCOMPATIBLE_EDITION=NO\n"
 CLASSIC_LIMIT_BYTES = 2**32 - 2**20  # write BigTIFF above this (with room for the directories)
+# The widest block GDAL's COG validator (validate_cloud_optimized_geotiff.py) accepts in an image or overview that is
+# exactly one block wide: it calls a block as wide as its image untiled only when the block is wider than this.
+MAX_TILE_PX = 1024
+UNTILED = re.compile(r"The file is greater than 512xH or 512xW, but is not tiled|Overview of index (\d+) is not tiled")
 
 # TIFF tags and field types used (TIFF 6.0, BigTIFF, GeoTIFF 1.1, GDAL's private tags)
 NEW_SUBFILE_TYPE, IMAGE_WIDTH, IMAGE_LENGTH, BITS_PER_SAMPLE, COMPRESSION = 254, 256, 257, 258, 259
@@ -272,6 +278,8 @@ class CogWriter:
     """
 
     def __init__(self, path: Path, grid: Grid, tile_px: int, nodata: float, tags: dict[str, str]):
+        if not 16 <= tile_px <= MAX_TILE_PX or tile_px % 16:
+            raise ValueError(f"{path}: tiles of {tile_px} pixels: use a multiple of 16 up to {MAX_TILE_PX}")
         self.path = Path(path)
         self.grid, self.tile_px, self.nodata, self.tags = grid, tile_px, nodata, dict(tags)
         self.pyramid = Pyramid(grid.width, grid.height, tile_px)
@@ -482,3 +490,33 @@ def _classic_tags(tiff: bytes) -> dict[int, tuple[int, bytes]]:
         raw = value[:size] if size <= 4 else tiff[struct.unpack("<I", value)[0] :][:size]
         tags[tag] = (kind, raw)
     return tags
+
+
+def cog_errors(path: Path) -> list[str]:
+    """What is wrong with ``path`` as a Cloud-Optimized GeoTIFF (nothing: empty): rio-cogeo's ``cog_validate``,
+    with GDAL's rule for tiling.
+
+    rio-cogeo calls an image or overview wider than 512 pixels untiled whenever its
+    block is as wide as it is; GDAL's own validator (``validate_cloud_optimized_geotiff.py``)
+    does so only when that block is also wider than :data:`MAX_TILE_PX`. A level exactly
+    one tile wide is such a case: a 2048-pixel grid's first overview in 1024-pixel tiles,
+    as GDAL's COG driver writes it too (rio-cogeo rejects that file as well). So that
+    message is dropped where the block is square and no wider than :data:`MAX_TILE_PX`:
+    one tile across. Strips as wide as the image stay untiled, as rio-cogeo says (GDAL's
+    rule would let those up to 1024 pixels wide pass); everything else rio-cogeo checks
+    stands.
+    """
+    import rasterio
+    from rio_cogeo.cogeo import cog_validate
+
+    def stands(error: str) -> bool:
+        untiled = UNTILED.fullmatch(error)
+        if untiled is None:
+            return True
+        level = untiled.group(1)
+        with rasterio.open(path, **({} if level is None else {"OVERVIEW_LEVEL": int(level)})) as dataset:
+            block_height, block_width = dataset.block_shapes[0]
+            return not block_height == block_width <= MAX_TILE_PX
+
+    _valid, errors, _warnings = cog_validate(str(path), quiet=True)
+    return [error for error in errors if stands(error)]

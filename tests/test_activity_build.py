@@ -42,6 +42,7 @@ from layers.activity_build import (
     plan_build,
     run_cli,
     run_tiles,
+    tile_px_for,
 )
 from layers.sentinel2 import find_scenes
 from tests.conftest import damage_tiles
@@ -309,6 +310,31 @@ def test_a_cog_that_fails_validation_fails_the_build_and_leaves_the_previous_out
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
+def test_the_default_tile_is_512_pixels_or_the_band_files_wider_blocks_up_to_1024(scenes):
+    plan = plan_build(find_scenes(scenes))
+    assert tile_px_for(plan) == 512  # the demo's files are 300-pixel strips
+
+    def with_blocks(width_10m: int, width_20m: int = 4096) -> BuildPlan:
+        def reblocked(scene):
+            bands = {
+                name: dataclasses.replace(band, block_px=width_10m if band.pixel_m == 10 else width_20m)
+                for name, band in scene.bands.items()
+            }
+            return dataclasses.replace(scene, bands=bands)
+
+        return dataclasses.replace(
+            plan,
+            baseline_scenes=tuple(map(reblocked, plan.baseline_scenes)),
+            periods=tuple((period, tuple(map(reblocked, group))) for period, group in plan.periods),
+        )
+
+    # Sentinel-2's JPEG 2000 blocks; the 20 m bands' blocks do not count
+    assert tile_px_for(with_blocks(1024)) == 1024
+    assert tile_px_for(with_blocks(256)) == 512  # narrower blocks: the default
+    assert tile_px_for(with_blocks(10980)) == 1024  # strips as wide as a Sentinel-2 tile: the widest allowed
+    assert tile_px_for(with_blocks(720)) == 720
+
+
 def test_default_baseline_and_periods(scenes):
     found = find_scenes(scenes)
     plan = plan_build(found)
@@ -331,6 +357,10 @@ def test_cli_help_and_one_line_errors(scenes, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     assert run_cli(["--scenes", str(scenes), "--out", str(tmp_path / "o"), "--tile-px", "100", "--quiet"]) == 2
     assert "--tile-px 100: use a multiple of 16" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    # wider blocks than GDAL's COG validator accepts are refused before any work, not after it
+    assert run_cli(["--scenes", str(scenes), "--out", str(tmp_path / "o"), "--tile-px", "2048", "--quiet"]) == 2
+    assert "--tile-px 2048: use a multiple of 16 from 64 to 1024" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
     code = run_cli(["--scenes", str(scenes), "--out", str(tmp_path / "o"), "--periods", "2022", "--quiet"])
     assert code == 0 and "2022.tif" in capsys.readouterr().out
 

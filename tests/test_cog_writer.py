@@ -14,7 +14,15 @@ from rio_cogeo.cogeo import cog_validate
 
 import layers.cog_writer as cog_writer
 from layers.activity import Grid
-from layers.cog_writer import CogWriter, Pyramid, decode_tile, encode_tile, overview_tile, reduce_half
+from layers.cog_writer import (
+    CogWriter,
+    Pyramid,
+    cog_errors,
+    decode_tile,
+    encode_tile,
+    overview_tile,
+    reduce_half,
+)
 
 NODATA = -9999.0
 UTM_36S = CRS.from_epsg(32736)
@@ -115,6 +123,33 @@ def test_a_crs_without_an_epsg_code_is_described_as_gdal_describes_it(tmp_path):
     with rasterio.open(tmp_path / "albers.tif") as dataset:
         assert dataset.crs.to_epsg() is None
         assert CRS.from_wkt(dataset.crs.to_wkt()) == grid.crs
+
+
+def test_a_level_exactly_one_1024_pixel_tile_wide_is_a_valid_cog_as_gdal_rules(tmp_path):
+    """A 2048-pixel grid in 1024-pixel tiles: its overview is one tile, as wide as its block.
+
+    rio-cogeo calls that untiled (it says so of GDAL's own COG driver's output too); GDAL's
+    validator calls a block as wide as its image untiled only when it is wider than 1024.
+    """
+    values = _raster(1040, 2048)
+    _write(tmp_path / "wide.tif", values, 1024)
+    valid, errors, _warnings = cog_validate(str(tmp_path / "wide.tif"), quiet=True)
+    assert not valid and errors == ["Overview of index 0 is not tiled"]
+    assert cog_errors(tmp_path / "wide.tif") == []
+    with rasterio.open(tmp_path / "wide.tif") as dataset:
+        assert dataset.block_shapes == [(1024, 1024)] and dataset.overviews(1) == [2]
+        np.testing.assert_array_equal(dataset.read(1), values)
+
+
+def test_cog_errors_still_finds_strips_as_wide_as_the_image_and_the_writer_refuses_wider_tiles(tmp_path):
+    grid = Grid(UTM_36S, from_origin(426600, 7829700, 10, 10), 700, 600)
+    profile = dict(driver="GTiff", width=700, height=600, count=1, dtype="float32", crs=grid.crs)
+    with rasterio.open(tmp_path / "strips.tif", "w", **profile, transform=grid.transform) as dataset:
+        dataset.write(_raster(600, 700), 1)
+        assert dataset.block_shapes[0][1] == 700  # strips no wider than 1024, which GDAL's rule alone would pass
+    assert "The file is greater than 512xH or 512xW, but is not tiled" in cog_errors(tmp_path / "strips.tif")
+    with pytest.raises(ValueError, match="tiles of 2048 pixels: use a multiple of 16 up to 1024"):
+        CogWriter(tmp_path / "too_wide.tif", grid, 2048, NODATA, {})
 
 
 def test_one_tile_needs_no_overviews(tmp_path):
