@@ -1,0 +1,128 @@
+"""build-activity on JPEG 2000 band files laid out as Sentinel-2's: 512-pixel tiles against the default tile size.
+
+Sentinel-2's band files are JPEG 2000 in 1024-pixel tiles (OpenJPEG's recompression of
+a Sentinel-2 band, ``opj_compress -n 5 -t 1024,1024``; ``gdalinfo`` shows
+``Block=1024x1024``), and GDAL decodes such a file block by block. A build tile
+narrower than a block decodes that block once for each tile that touches it, because a
+task's GDAL block cache (16 MiB) cannot keep a whole date stack of blocks for the next
+tile. So ``build-activity`` makes its tiles as wide as the files' blocks, up to 1024
+pixels (``layers.activity_build.tile_px_for``), unless ``--tile-px`` says otherwise.
+
+This measures that choice. It copies one of ``bench_activity.py``'s SYNTHETIC scene
+sets (generated into ``benchmarks/_data/`` on first use) to JPEG 2000 once: 1024-pixel
+tiles, 5 resolution levels, lossless, with the files' tags (so that the copies still
+declare themselves synthetic). Then, for 512-pixel tiles and for the default, on a
+fresh one-worker ``dask.distributed.LocalCluster`` each (one thread,
+``layers.dask_client.BATCH_SETTINGS``): a cold build and ``--builds`` warm ones, with
+the worker's peak resident memory (sampled every 20 ms). The floor is
+``bench_activity.py``'s plain read of the same files: every band the build reads,
+read whole on one thread. It prints each setting's fastest warm build, its ratio to the
+floor, and the speed-up of the default over 512-pixel tiles.
+
+Run: ``python benchmarks/bench_tile_size.py`` (1024 x 1024 pixels, about 3 minutes);
+``--size-px 2048`` for a scene whose files hold 2 x 2 blocks (about 10 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_activity import DATA, WARM_RUNS, PeakSampler, plain_read_s, scenes_of_size  # noqa: E402
+
+S2_JP2_OPTIONS = dict(QUALITY=100, REVERSIBLE="YES", BLOCKXSIZE=1024, BLOCKYSIZE=1024, RESOLUTIONS=5)
+
+
+def jp2_copy(size_px: int) -> Path:
+    """The synthetic scene set of ``size_px`` pixels as Sentinel-2-like JPEG 2000 files, made on first use."""
+    import rasterio
+
+    source = scenes_of_size(size_px)
+    folder = DATA / f"activity_scenes_{size_px}_jp2"
+    if (folder / "done").is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=DATA, prefix=".jp2-"))
+    print(f"copying {source.name} to JPEG 2000 (1024-pixel tiles) into {folder} (once)...", flush=True)
+    for path in sorted(source.glob("SYNTH_*.tif")):
+        with rasterio.open(path) as band:
+            profile = dict(
+                driver="JP2OpenJPEG",
+                width=band.width,
+                height=band.height,
+                count=1,
+                dtype=band.dtypes[0],
+                crs=band.crs,
+                transform=band.transform,
+                nodata=band.nodata,
+                WRITE_METADATA="YES",
+                **S2_JP2_OPTIONS,
+            )
+            with rasterio.open(staging / f"{path.stem}.jp2", "w", **profile) as copy:
+                copy.write(band.read(1), 1)
+                copy.update_tags(**{k: v for k, v in band.tags().items() if k != "AREA_OR_POINT"})
+    (staging / "done").touch()
+    staging.rename(folder)
+    return folder
+
+
+def run_setting(scenes: Path, tile_px: int | None, builds: int) -> dict:
+    """A cold build and ``builds`` warm ones with ``tile_px`` (None: the default) on a fresh one-worker cluster."""
+    import dask
+    import rasterio
+    from distributed import Client, LocalCluster
+
+    from layers.activity_build import build_activity
+    from layers.dask_client import BATCH_SETTINGS
+
+    seconds = []
+    with (
+        dask.config.set(BATCH_SETTINGS),
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+        tempfile.TemporaryDirectory(dir=DATA) as out,
+    ):
+        (worker_pid,) = client.run(os.getpid).values()
+        with PeakSampler({"worker": worker_pid}) as sampler:
+            for build in range(1 + builds):
+                started = time.perf_counter()
+                build_activity(scenes, Path(out) / str(build), scheduler=client, tile_px=tile_px)
+                seconds.append(time.perf_counter() - started)
+        with rasterio.open(Path(out) / str(builds) / "2021.tif") as written:
+            block_px = written.block_shapes[0][1]
+    return {"cold_s": seconds[0], "warm_s": min(seconds[1:]), "tile_px": block_px, "peak": sampler.peak_mib["worker"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-px", type=int, default=1024, help="scene width and height in pixels (default 1024)")
+    parser.add_argument("--builds", type=int, default=1, help="warm builds per setting, the fastest counts (default 1)")
+    args = parser.parse_args()
+    if args.builds < 1:
+        parser.error("--builds must be at least 1")
+
+    DATA.mkdir(exist_ok=True)
+    scenes = jp2_copy(args.size_px)
+    plain_read_s(scenes)  # warms the page cache
+    plain_s = min(plain_read_s(scenes) for _ in range(WARM_RUNS))
+    results = {name: run_setting(scenes, tile_px, args.builds) for name, tile_px in (("512", 512), ("default", None))}
+    print(f"\n{scenes.name}: SYNTHETIC scenes as JPEG 2000 in 1024-pixel tiles, 1 worker (one thread)")
+    print(f"plain read (every band the build reads, whole, one thread): {plain_s:.2f} s")
+    print(f"{'tiles':22s} {'cold s':>8s} {'warm s':>8s} {'warm/plain':>11s} {'worker peak':>12s}")
+    for name, r in results.items():
+        label = f"{r['tile_px']} px" + (" (the default)" if name == "default" else " (--tile-px 512)")
+        print(f"{label:22s} {r['cold_s']:8.2f} {r['warm_s']:8.2f} {r['warm_s'] / plain_s:10.2f}x {r['peak']:8.0f} MiB")
+    speedup = results["512"]["warm_s"] / results["default"]["warm_s"]
+    print(f"the default tiles build {speedup:.2f}x faster than 512-pixel tiles (warm)")
+
+
+if __name__ == "__main__":
+    main()
