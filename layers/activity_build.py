@@ -818,9 +818,10 @@ def tile_px_for(plan: BuildPlan) -> int:
     (:data:`TASK_GDAL_CACHE_MB`): a tile narrower than the blocks decodes each block
     again for every tile that touches it. That costs little with GeoTIFF's DEFLATE, but
     Sentinel-2's JPEG 2000 files come in 1024-pixel blocks, and decoding JPEG 2000 is
-    slow: ``benchmarks/bench_tile_size.py`` measures the difference. Wider tiles cost
-    memory (a task's grows with the square of its tile), so blocks narrower than
-    :data:`DEFAULT_TILE_PX` still get that.
+    slow: ``benchmarks/bench_tile_size.py`` measures the difference. A wider tile costs
+    memory (a task's grows with the square of its tile), so tiles are not made wider than
+    the blocks; nor narrower than :data:`DEFAULT_TILE_PX`, where each tile's halo and
+    per-task costs weigh more.
     """
     pixel_m = abs(plan.grid.transform.a)
     scenes = plan.baseline_scenes + tuple(s for _, group in plan.periods for s in group)

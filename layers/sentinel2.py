@@ -161,7 +161,7 @@ class BandFile:
     (1 for single-band files); ``remote`` marks a ``/vsicurl/`` path found by a STAC API
     search, the only kind GDAL is allowed to fetch (:func:`layers.network.remote_reads`).
     ``block_px`` is the width of the blocks GDAL decodes the band in (a TIFF's tiles or
-    strips, a JPEG 2000 file's tiles; 0: not known).
+    strips; a JPEG 2000 file's tiles, joined in rows up to 1024 pixels wide; 0: not known).
     """
 
     path: str
