@@ -1,26 +1,31 @@
-"""build-activity on JPEG 2000 band files laid out as Sentinel-2's: 512-pixel tiles against the default tile size.
+"""build-activity on band files in 1024-pixel blocks, as Sentinel-2's are: 512-pixel tiles against the default.
 
-Sentinel-2's band files are JPEG 2000 in 1024-pixel tiles (OpenJPEG's recompression of
-a Sentinel-2 band, ``opj_compress -n 5 -t 1024,1024``; ``gdalinfo`` shows
-``Block=1024x1024``), and GDAL decodes such a file block by block. A build tile
-narrower than a block decodes that block once for each tile that touches it, because a
-task's GDAL block cache (16 MiB) cannot keep a whole date stack of blocks for the next
-tile. So ``build-activity`` makes its tiles as wide as the files' blocks, up to 1024
-pixels (``layers.activity_build.tile_px_for``), unless ``--tile-px`` says otherwise.
+Sentinel-2's band files are JPEG 2000 in 1024-pixel tiles (``gdalinfo`` shows
+``Block=1024x1024``; OpenJPEG's developers recompress a Sentinel-2 band with
+``opj_compress -n 5 -t 1024,1024`` to match it), and many Sentinel-2 COGs have
+1024-pixel blocks too. GDAL decodes a file block by block. A build tile narrower than a
+block decodes that block once for each tile that touches it, because a task's GDAL
+block cache (16 MiB) cannot keep a whole date stack of blocks for the next tile. So
+``build-activity`` makes its tiles as wide as the files' tiles, up to 1024 pixels
+(``layers.activity_build.tile_px_for``), unless ``--tile-px`` says otherwise.
 
 This measures that choice. It copies one of ``bench_activity.py``'s SYNTHETIC scene
-sets (generated into ``benchmarks/_data/`` on first use) to JPEG 2000 once: 1024-pixel
-tiles, 5 resolution levels, lossless, with the files' tags (so that the copies still
-declare themselves synthetic). Then, for 512-pixel tiles and for the default, on a
-fresh one-worker ``dask.distributed.LocalCluster`` each (one thread,
+sets (generated into ``benchmarks/_data/`` on first use; DEFLATE GeoTIFFs in 256-pixel
+blocks) once, as JPEG 2000 (``--format jp2``, the default: 1024-pixel tiles, 5
+resolution levels, lossless) or as DEFLATE GeoTIFFs in 1024-pixel blocks (``--format
+gtiff``), with the files' tags, scales and offsets (so that the copies still declare
+themselves synthetic and read the same). Then, for 512-pixel tiles and for the default,
+on a fresh one-worker ``dask.distributed.LocalCluster`` each (one thread,
 ``layers.dask_client.BATCH_SETTINGS``): a cold build and ``--builds`` warm ones, with
 the worker's peak resident memory (sampled every 20 ms). The floor is
-``bench_activity.py``'s plain read of the same files: every band the build reads,
-read whole on one thread. It prints each setting's fastest warm build, its ratio to the
-floor, and the speed-up of the default over 512-pixel tiles.
+``bench_activity.py``'s plain read of the copies: every band the build reads, read
+whole on one thread; the same read of the originals is printed beside it. It prints
+each setting's fastest warm build, its ratio to the floor, and the speed-up of the
+default over 512-pixel tiles.
 
-Run: ``python benchmarks/bench_tile_size.py`` (1024 x 1024 pixels, about 3 minutes);
-``--size-px 2048`` for a scene whose files hold 2 x 2 blocks (about 10 minutes).
+Run: ``python benchmarks/bench_tile_size.py`` (1024 x 1024 pixels, one 10 m block a
+file: the default is one tile; about 3 minutes); ``--size-px 2048`` for files of 2 x 2
+blocks (about 12 minutes); ``--format gtiff`` for GeoTIFF copies.
 """
 
 from __future__ import annotations
@@ -38,24 +43,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_activity import DATA, WARM_RUNS, PeakSampler, plain_read_s, scenes_of_size  # noqa: E402
 
-S2_JP2_OPTIONS = dict(QUALITY=100, REVERSIBLE="YES", BLOCKXSIZE=1024, BLOCKYSIZE=1024, RESOLUTIONS=5)
+FORMATS = {  # suffix, creation options: 1024-pixel blocks
+    "jp2": (
+        ".jp2",
+        dict(
+            driver="JP2OpenJPEG",
+            QUALITY=100,
+            REVERSIBLE="YES",
+            BLOCKXSIZE=1024,
+            BLOCKYSIZE=1024,
+            RESOLUTIONS=5,
+            WRITE_METADATA="YES",
+        ),
+    ),
+    "gtiff": (".tif", dict(driver="GTiff", compress="deflate", tiled=True, blockxsize=1024, blockysize=1024)),
+}
 
 
-def jp2_copy(size_px: int) -> Path:
-    """The synthetic scene set of ``size_px`` pixels as Sentinel-2-like JPEG 2000 files, made on first use."""
+def copy_in_1024_blocks(source: Path, form: str) -> Path:
+    """The synthetic scene set in ``source`` copied to ``form`` (a key of :data:`FORMATS`), made on first use."""
     import rasterio
 
-    source = scenes_of_size(size_px)
-    folder = DATA / f"activity_scenes_{size_px}_jp2"
+    suffix, options = FORMATS[form]
+    folder = DATA / f"{source.name}_{form}_1024px_blocks"
     if (folder / "done").is_file():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=DATA, prefix=".jp2-"))
-    print(f"copying {source.name} to JPEG 2000 (1024-pixel tiles) into {folder} (once)...", flush=True)
+    staging = Path(tempfile.mkdtemp(dir=DATA, prefix=f".{form}-"))
+    print(f"copying {source.name} as {form} in 1024-pixel blocks into {folder} (once)...", flush=True)
     for path in sorted(source.glob("SYNTH_*.tif")):
         with rasterio.open(path) as band:
             profile = dict(
-                driver="JP2OpenJPEG",
                 width=band.width,
                 height=band.height,
                 count=1,
@@ -63,12 +81,12 @@ def jp2_copy(size_px: int) -> Path:
                 crs=band.crs,
                 transform=band.transform,
                 nodata=band.nodata,
-                WRITE_METADATA="YES",
-                **S2_JP2_OPTIONS,
+                **options,
             )
-            with rasterio.open(staging / f"{path.stem}.jp2", "w", **profile) as copy:
+            with rasterio.open(staging / f"{path.stem}{suffix}", "w", **profile) as copy:
                 copy.write(band.read(1), 1)
                 copy.update_tags(**{k: v for k, v in band.tags().items() if k != "AREA_OR_POINT"})
+                copy.scales, copy.offsets = band.scales, band.offsets
     (staging / "done").touch()
     staging.rename(folder)
     return folder
@@ -105,17 +123,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-px", type=int, default=1024, help="scene width and height in pixels (default 1024)")
     parser.add_argument("--builds", type=int, default=1, help="warm builds per setting, the fastest counts (default 1)")
+    parser.add_argument(
+        "--format", choices=sorted(FORMATS), default="jp2", help="copy to JPEG 2000 (default) or GeoTIFF (DEFLATE)"
+    )
     args = parser.parse_args()
     if args.builds < 1:
         parser.error("--builds must be at least 1")
 
     DATA.mkdir(exist_ok=True)
-    scenes = jp2_copy(args.size_px)
-    plain_read_s(scenes)  # warms the page cache
-    plain_s = min(plain_read_s(scenes) for _ in range(WARM_RUNS))
+    original = scenes_of_size(args.size_px)
+    scenes = copy_in_1024_blocks(original, args.format)
+    floors = {}
+    for folder in (original, scenes):
+        plain_read_s(folder)  # warms the page cache
+        floors[folder] = min(plain_read_s(folder) for _ in range(WARM_RUNS))
+    plain_s = floors[scenes]
     results = {name: run_setting(scenes, tile_px, args.builds) for name, tile_px in (("512", 512), ("default", None))}
-    print(f"\n{scenes.name}: SYNTHETIC scenes as JPEG 2000 in 1024-pixel tiles, 1 worker (one thread)")
-    print(f"plain read (every band the build reads, whole, one thread): {plain_s:.2f} s")
+    print(f"\n{scenes.name}: SYNTHETIC scenes as {args.format} in 1024-pixel blocks, 1 worker (one thread)")
+    print(
+        f"plain read (every band the build reads, whole, one thread): {plain_s:.2f} s; of the originals (DEFLATE "
+        f"GeoTIFF, 256-pixel blocks): {floors[original]:.2f} s (the copies take {plain_s / floors[original]:.1f}x as long)"
+    )
     print(f"{'tiles':22s} {'cold s':>8s} {'warm s':>8s} {'warm/plain':>11s} {'worker peak':>12s}")
     for name, r in results.items():
         label = f"{r['tile_px']} px" + (" (the default)" if name == "default" else " (--tile-px 512)")

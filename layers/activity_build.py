@@ -76,6 +76,7 @@ import platform
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
@@ -811,34 +812,45 @@ def check_tile_px(tile_px: int) -> None:
 
 
 def tile_px_for(plan: BuildPlan) -> int:
-    """The tile size of a build not told one: the block width most of its band files at the grid's resolution are
-    decoded in, from :data:`DEFAULT_TILE_PX` to :data:`layers.cog_writer.MAX_TILE_PX` (a multiple of 16).
+    """The tile size of a build not told one: as wide as the blocks most of its band files at the grid's resolution
+    are decoded in, when those are tiles, from :data:`DEFAULT_TILE_PX` to :data:`layers.cog_writer.MAX_TILE_PX`.
 
     GDAL decodes a file block by block, and a task's block cache is small
     (:data:`TASK_GDAL_CACHE_MB`): a tile narrower than the blocks decodes each block
-    again for every tile that touches it. That costs little with GeoTIFF's DEFLATE, but
-    Sentinel-2's JPEG 2000 files come in 1024-pixel blocks, and decoding JPEG 2000 is
-    slow: ``benchmarks/bench_tile_size.py`` measures the difference. A wider tile costs
-    memory (a task's grows with the square of its tile), so tiles are not made wider than
-    the blocks; nor narrower than :data:`DEFAULT_TILE_PX`, where each tile's halo and
-    per-task costs weigh more.
+    again for every tile that touches it. Sentinel-2's JPEG 2000 files come in
+    1024-pixel blocks, and so do many Sentinel-2 COGs; ``benchmarks/bench_tile_size.py``
+    measures what 512-pixel tiles cost on such files. A wider tile costs memory (a task's
+    grows with the square of its tile), so tiles are not made wider than the blocks, nor
+    narrower than :data:`DEFAULT_TILE_PX`, where each tile's halo and per-task costs weigh
+    more. Blocks that are strips (less than a quarter as high as wide) do not count: every
+    tile across decodes the same strips whatever its width. The width is rounded up to a
+    multiple of 16 (a file narrower than 1024 pixels in one block reports the file's
+    width), and the most common one wins, the wider of equals.
     """
     pixel_m = abs(plan.grid.transform.a)
     scenes = plan.baseline_scenes + tuple(s for _, group in plan.periods for s in group)
-    widths = [band.block_px for s in scenes for band in s.bands.values() if math.isclose(band.pixel_m, pixel_m)]
+    widths = Counter(
+        band.block_shape[1]
+        for s in scenes
+        for band in s.bands.values()
+        if math.isclose(band.pixel_m, pixel_m) and 4 * band.block_shape[0] >= band.block_shape[1] > 0
+    )
     if not widths:
         return DEFAULT_TILE_PX
-    most = max(set(widths), key=widths.count)
-    return min(max(most // 16 * 16, DEFAULT_TILE_PX), MAX_TILE_PX)
+    width = max(widths, key=lambda w: (widths[w], w))
+    return min(max(-(-width // 16) * 16, DEFAULT_TILE_PX), MAX_TILE_PX)
 
 
 def make_jobs(
-    plan: BuildPlan, params: ScoreParameters, tile_px: int = DEFAULT_TILE_PX, session: str | None = None
+    plan: BuildPlan, params: ScoreParameters, tile_px: int | None = None, session: str | None = None
 ) -> dict[tuple[int, int], TileJob]:
     """One job per tile of the plan's grid, each with only the scenes whose footprint touches it.
 
-    ``session``: the build's id, for the files kept open (default a new one).
+    ``tile_px``: default :func:`tile_px_for` the plan. ``session``: the build's id, for
+    the files kept open (default a new one).
     """
+    if tile_px is None:
+        tile_px = tile_px_for(plan)
     session = session or uuid.uuid4().hex
     grid = plan.grid
     pixel_m = abs(grid.transform.a)
@@ -1290,7 +1302,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help=f"tile size in pixels, also the COG block size: a multiple of 16 from {MIN_TILE_PX} to {MAX_TILE_PX} "
-        f"(default {DEFAULT_TILE_PX}, or the width of the band files' blocks up to {MAX_TILE_PX}: {MAX_TILE_PX} for "
+        f"(default {DEFAULT_TILE_PX}, or the width of the 10 m band files' tiles up to {MAX_TILE_PX}: {MAX_TILE_PX} for "
         "Sentinel-2's JPEG 2000 files, whose blocks narrower tiles would decode several times)",
     )
     parser.add_argument(

@@ -160,8 +160,9 @@ class BandFile:
     reflectance is ``DN * scale + offset``. ``index`` is the band's number in the file
     (1 for single-band files); ``remote`` marks a ``/vsicurl/`` path found by a STAC API
     search, the only kind GDAL is allowed to fetch (:func:`layers.network.remote_reads`).
-    ``block_px`` is the width of the blocks GDAL decodes the band in (a TIFF's tiles or
-    strips; a JPEG 2000 file's tiles, joined in rows up to 1024 pixels wide; 0: not known).
+    ``block_shape`` is the ``(rows, columns)`` of the blocks GDAL decodes the band in (a
+    TIFF's tiles or strips; a JPEG 2000 file's tiles, joined in rows up to 1024 pixels
+    wide; ``(0, 0)``: not known).
     """
 
     path: str
@@ -176,7 +177,7 @@ class BandFile:
     offset: float = 0.0
     index: int = 1
     remote: bool = False
-    block_px: int = 0
+    block_shape: tuple[int, int] = (0, 0)
 
     @property
     def pixel_m(self) -> float:
@@ -969,7 +970,7 @@ def _describe(
             file_scale_offset = (float(dataset.scales[index - 1]), float(dataset.offsets[index - 1]))
             nodata = dataset.nodatavals[index - 1]
             width, height = dataset.width, dataset.height
-            block_px = dataset.block_shapes[index - 1][1]
+            block_shape = tuple(dataset.block_shapes[index - 1])
     except rasterio.errors.RasterioError as exc:
         reason = _gdal_reason(exc, source)
         if remote and re.search(r"response code: 40[13]\b", reason):
@@ -993,7 +994,7 @@ def _describe(
         offset,
         index,
         remote,
-        block_px,
+        block_shape,
     )
     return described, synthetic
 

@@ -310,14 +310,17 @@ def test_a_cog_that_fails_validation_fails_the_build_and_leaves_the_previous_out
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
-def test_the_default_tile_is_512_pixels_or_the_band_files_wider_blocks_up_to_1024(scenes):
+def test_the_default_tile_is_512_pixels_or_the_band_files_wider_tiles_up_to_1024(scenes):
     plan = plan_build(find_scenes(scenes))
-    assert tile_px_for(plan) == 512  # the demo's files are 300-pixel strips
+    assert tile_px_for(plan) == 512  # the demo's files are in 256-pixel tiles
 
-    def with_blocks(width_10m: int, width_20m: int = 4096) -> BuildPlan:
+    def with_blocks(*shapes_10m: tuple[int, int]) -> BuildPlan:
+        """The plan with its 10 m files' blocks in ``shapes_10m`` (in turn, file by file) and 4096-px 20 m blocks."""
+        shapes = iter(shapes_10m * 100)
+
         def reblocked(scene):
             bands = {
-                name: dataclasses.replace(band, block_px=width_10m if band.pixel_m == 10 else width_20m)
+                name: dataclasses.replace(band, block_shape=next(shapes) if band.pixel_m == 10 else (4096, 4096))
                 for name, band in scene.bands.items()
             }
             return dataclasses.replace(scene, bands=bands)
@@ -329,10 +332,34 @@ def test_the_default_tile_is_512_pixels_or_the_band_files_wider_blocks_up_to_102
         )
 
     # Sentinel-2's JPEG 2000 blocks; the 20 m bands' blocks do not count
-    assert tile_px_for(with_blocks(1024)) == 1024
-    assert tile_px_for(with_blocks(256)) == 512  # narrower blocks: the default
-    assert tile_px_for(with_blocks(10980)) == 1024  # strips as wide as a Sentinel-2 tile: the widest allowed
-    assert tile_px_for(with_blocks(720)) == 720
+    assert tile_px_for(with_blocks((1024, 1024))) == 1024
+    assert tile_px_for(with_blocks((256, 1024))) == 1024  # GDAL's row of four 256-pixel JPEG 2000 tiles
+    assert tile_px_for(with_blocks((256, 256))) == 512  # narrower blocks: the default
+    assert tile_px_for(with_blocks((4096, 4096))) == 1024  # the widest COG block GDAL's validator accepts
+    assert tile_px_for(with_blocks((600, 600))) == 608  # one block as wide as the file: a tile that holds it
+    assert tile_px_for(with_blocks((3, 10980))) == 512  # strips: every tile across decodes them anyway
+    assert tile_px_for(with_blocks((1024, 1024), (720, 720))) == 1024  # as common as each other: the wider
+    assert tile_px_for(with_blocks((720, 720), (720, 720), (1024, 1024))) == 720  # the most common
+
+
+def test_a_build_not_told_a_tile_size_uses_tile_px_for_its_plan_in_the_cogs_and_the_catalog(
+    scenes, tmp_path, monkeypatch
+):
+    import layers.activity_build as activity_build
+
+    seen = []
+
+    def tile_px_for_plan(plan):
+        seen.append(plan.grid)
+        return 96
+
+    monkeypatch.setattr(activity_build, "tile_px_for", tile_px_for_plan)
+    (path,) = build_activity(scenes, tmp_path / "act", periods=["2021"], params=ScoreParameters(filter_px=2))
+    assert len(seen) == 1
+    with rasterio.open(path) as dataset:
+        assert dataset.block_shapes == [(96, 96)] and (dataset.width, dataset.height) == (seen[0].width, seen[0].height)
+    item = json.loads(next((tmp_path / "act").rglob("activity-2021*.json")).read_text())
+    assert item["properties"]["minewatch:parameters"]["tile_px"] == 96
 
 
 def test_default_baseline_and_periods(scenes):

@@ -141,6 +141,17 @@ def test_a_level_exactly_one_1024_pixel_tile_wide_is_a_valid_cog_as_gdal_rules(t
         np.testing.assert_array_equal(dataset.read(1), values)
 
 
+def test_the_default_512_pixel_tiles_on_a_grid_1024_wide_and_taller_are_a_valid_cog(tmp_path):
+    """Its first overview is 512 x 550: one 512-pixel tile wide, and taller than 512. rio-cogeo
+    calls that untiled; before cog_errors such a grid failed every build at the COG check."""
+    values = _raster(1100, 1024)
+    _write(tmp_path / "tall.tif", values, 512)
+    assert cog_validate(str(tmp_path / "tall.tif"), quiet=True)[1] == ["Overview of index 0 is not tiled"]
+    assert cog_errors(tmp_path / "tall.tif") == []
+    with rasterio.open(tmp_path / "tall.tif", overview_level=0) as overview:
+        assert (overview.width, overview.height) == (512, 550) and overview.block_shapes == [(512, 512)]
+
+
 def test_cog_errors_still_finds_strips_as_wide_as_the_image_and_the_writer_refuses_wider_tiles(tmp_path):
     grid = Grid(UTM_36S, from_origin(426600, 7829700, 10, 10), 700, 600)
     profile = dict(driver="GTiff", width=700, height=600, count=1, dtype="float32", crs=grid.crs)

@@ -183,7 +183,7 @@ def test_jpeg2000_bands_are_read_like_geotiffs(tmp_path):
 
 
 def test_a_band_file_knows_the_width_of_the_blocks_gdal_decodes_it_in(tmp_path):
-    values = np.full((64, 1200), 2000, dtype=np.uint16)
+    values = np.full((320, 1200), 2000, dtype=np.uint16)
     # JPEG 2000 tiles of 256 pixels: GDAL decodes whole rows of them, up to 1024 pixels wide
     tiles = dict(QUALITY="100", REVERSIBLE="YES", BLOCKXSIZE=256, BLOCKYSIZE=256)
     write_band(tmp_path / "T36KVD_20210615_B04_10m.jp2", values, **tiles)
@@ -193,7 +193,9 @@ def test_a_band_file_knows_the_width_of_the_blocks_gdal_decodes_it_in(tmp_path):
     for band in BANDS_20M:
         write_band(tmp_path / f"T36KVD_20210615_{band}_20m.tif", values[::2, ::2].astype(np.uint8), pixel_m=20.0)
     (scene,) = find_scenes(tmp_path)
-    assert [scene.band(b).block_px for b in ("B04", "B08", "B03")] == [1024, 32, 1200]
+    assert scene.band("B04").block_shape == (256, 1024) and scene.band("B08").block_shape == (32, 32)
+    rows, columns = scene.band("B03").block_shape
+    assert columns == 1200 and rows < 64
 
 
 def test_a_scene_in_another_crs_is_warped_onto_the_grid(tmp_path):
