@@ -1,9 +1,8 @@
 """build-activity on band files in 1024-pixel blocks, as Sentinel-2's are: 512-pixel tiles against the default.
 
-Sentinel-2's band files are JPEG 2000 in 1024-pixel tiles (``gdalinfo`` shows
+Sentinel-2's 10 m band files are JPEG 2000 in 1024-pixel tiles (``gdalinfo`` shows
 ``Block=1024x1024``; OpenJPEG's developers recompress a Sentinel-2 band with
-``opj_compress -n 5 -t 1024,1024`` to match it), and many Sentinel-2 COGs have
-1024-pixel blocks too. GDAL decodes a file block by block. A build tile narrower than a
+``opj_compress -n 5 -t 1024,1024`` to match it), and a COG's blocks can be as wide. GDAL decodes a file block by block. A build tile narrower than a
 block decodes that block once for each tile that touches it, because a task's GDAL
 block cache (16 MiB) cannot keep a whole date stack of blocks for the next tile. So
 ``build-activity`` makes its tiles as wide as the files' tiles, up to 1024 pixels

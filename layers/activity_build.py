@@ -817,9 +817,9 @@ def tile_px_for(plan: BuildPlan) -> int:
 
     GDAL decodes a file block by block, and a task's block cache is small
     (:data:`TASK_GDAL_CACHE_MB`): a tile narrower than the blocks decodes each block
-    again for every tile that touches it. Sentinel-2's JPEG 2000 files come in
-    1024-pixel blocks, and so do many Sentinel-2 COGs; ``benchmarks/bench_tile_size.py``
-    measures what 512-pixel tiles cost on such files. A wider tile costs memory (a task's
+    again for every tile that touches it. Sentinel-2's JPEG 2000 files (their 10 m
+    bands) come in 1024-pixel blocks, and a COG's can be as wide;
+    ``benchmarks/bench_tile_size.py`` measures what 512-pixel tiles cost on such files. A wider tile costs memory (a task's
     grows with the square of its tile), so tiles are not made wider than the blocks, nor
     narrower than :data:`DEFAULT_TILE_PX`, where each tile's halo and per-task costs weigh
     more. Blocks that are strips (less than a quarter as high as wide) do not count: every
