@@ -2,10 +2,11 @@
 
 Sentinel-2's 10 m band files are JPEG 2000 in 1024-pixel tiles (``gdalinfo`` shows
 ``Block=1024x1024``; OpenJPEG's developers recompress a Sentinel-2 band with
-``opj_compress -n 5 -t 1024,1024`` to match it), and a COG's blocks can be as wide. GDAL decodes a file block by block. A build tile narrower than a
-block decodes that block once for each tile that touches it, because a task's GDAL
-block cache (16 MiB) cannot keep a whole date stack of blocks for the next tile. So
-``build-activity`` makes its tiles as wide as the files' tiles, up to 1024 pixels
+``opj_compress -n 5 -t 1024,1024`` to match it), and a COG's blocks can be as wide. GDAL
+decodes a file block by block. A build tile narrower than a block decodes that block
+once for each tile that touches it, because a task's GDAL block cache (16 MiB) cannot
+keep a whole date stack of blocks for the next tile. So ``build-activity`` makes its
+tiles as wide as the files' tiles, up to 1024 pixels
 (``layers.activity_build.tile_px_for``), unless ``--tile-px`` says otherwise.
 
 This measures that choice. It copies one of ``bench_activity.py``'s SYNTHETIC scene
@@ -141,7 +142,8 @@ def main() -> None:
     print(f"\n{scenes.name}: SYNTHETIC scenes as {args.format} in 1024-pixel blocks, 1 worker (one thread)")
     print(
         f"plain read (every band the build reads, whole, one thread): {plain_s:.2f} s; of the originals (DEFLATE "
-        f"GeoTIFF, 256-pixel blocks): {floors[original]:.2f} s (the copies take {plain_s / floors[original]:.1f}x as long)"
+        f"GeoTIFF, 256-pixel blocks): {floors[original]:.2f} s "
+        f"(the copies take {plain_s / floors[original]:.1f}x as long)"
     )
     print(f"{'tiles':22s} {'cold s':>8s} {'warm s':>8s} {'warm/plain':>11s} {'worker peak':>12s}")
     for name, r in results.items():

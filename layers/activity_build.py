@@ -618,13 +618,13 @@ def run_tiles(
     scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges),
     and the overview tiles above them (:func:`overviews_task`, once the 2 x 2 tiles below
     are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order. The changes run
-    ahead of the scores by the tiles the next score waits for (up to the tile below right
-    of it) and :data:`CHANGES_QUEUED_PER_THREAD` more per thread, so that a worker whose
-    changes task ends need not wait for the next score to be freed before it gets
-    another. A tile's changes are dropped once its score is submitted, its edges once the
-    last score that takes them (the tile below right's) is: about one row of tiles'
-    changes and two of edges are held. On a cluster the intermediate results stay on the workers (tasks get
-    the futures), so this process receives only the compressed tiles.
+    ahead of the scores by the tiles the next score waits for (up to the tile below right of
+    it) and :data:`CHANGES_QUEUED_PER_THREAD` more per thread, so that a worker whose
+    changes task ends need not wait for the next score to be freed before it gets another. A
+    tile's changes are dropped once its score is submitted, its edges once the last score
+    that takes them (the tile below right's) is: about one row of tiles' changes and two of
+    edges are held. On a cluster the intermediate results stay on the workers (tasks get the
+    futures), so this process receives only the compressed tiles.
     """
     order = sorted(jobs)
     first = jobs[order[0]]
@@ -816,16 +816,16 @@ def tile_px_for(plan: BuildPlan) -> int:
     are decoded in, when those are tiles, from :data:`DEFAULT_TILE_PX` to :data:`layers.cog_writer.MAX_TILE_PX`.
 
     GDAL decodes a file block by block, and a task's block cache is small
-    (:data:`TASK_GDAL_CACHE_MB`): a tile narrower than the blocks decodes each block
-    again for every tile that touches it. Sentinel-2's JPEG 2000 files (their 10 m
-    bands) come in 1024-pixel blocks, and a COG's can be as wide;
-    ``benchmarks/bench_tile_size.py`` measures what 512-pixel tiles cost on such files. A wider tile costs memory (a task's
+    (:data:`TASK_GDAL_CACHE_MB`): a tile narrower than the blocks decodes each block again
+    for every tile that touches it. Sentinel-2's JPEG 2000 files (their 10 m bands) come in
+    1024-pixel blocks, and a COG's can be as wide; ``benchmarks/bench_tile_size.py``
+    measures what 512-pixel tiles cost on such files. A wider tile costs memory (a task's
     grows with the square of its tile), so tiles are not made wider than the blocks, nor
     narrower than :data:`DEFAULT_TILE_PX`, where each tile's halo and per-task costs weigh
     more. Blocks that are strips (less than a quarter as high as wide) do not count: every
     tile across decodes the same strips whatever its width. The width is rounded up to a
-    multiple of 16 (a file narrower than 1024 pixels in one block reports the file's
-    width), and the most common one wins, the wider of equals.
+    multiple of 16 (a file narrower than 1024 pixels in one block reports the file's width),
+    and the most common one wins, the wider of equals.
     """
     pixel_m = abs(plan.grid.transform.a)
     scenes = plan.baseline_scenes + tuple(s for _, group in plan.periods for s in group)
@@ -1302,8 +1302,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help=f"tile size in pixels, also the COG block size: a multiple of 16 from {MIN_TILE_PX} to {MAX_TILE_PX} "
-        f"(default {DEFAULT_TILE_PX}, or the width of the 10 m band files' tiles up to {MAX_TILE_PX}: {MAX_TILE_PX} for "
-        "Sentinel-2's JPEG 2000 files, whose blocks narrower tiles would decode several times)",
+        f"(default {DEFAULT_TILE_PX}, or as wide as the 10 m band files' own tiles, up to {MAX_TILE_PX}: "
+        f"{MAX_TILE_PX} for Sentinel-2's JPEG 2000 files, each of whose blocks narrower tiles would decode again)",
     )
     parser.add_argument(
         "--filter-px",
