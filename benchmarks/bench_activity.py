@@ -32,7 +32,13 @@ counts, each round's speed-up is printed too, memory is the highest of the round
   ``layers.sentinel2.open_band`` (rioxarray + dask) and summed, on the same cluster
   (after one warm-up pass). It spreads over the workers, but its per-chunk overhead
   makes it slower than the plain read on one worker: a more lenient floor, printed too
-  (first round only).
+  (first round only);
+- one more warm build with Dask's task stream recorded (first round only, after the
+  timed builds, so that recording costs them nothing): the seconds the workers spent
+  running tasks. It splits the speed-up of 2 workers exactly into its two causes: how much
+  of the build the workers spent running tasks (the rest is the serial start and end, and
+  waits), and how much longer the same tasks took on 2 workers (the 2 cores are shared
+  with the client, the scheduler and each other).
 
 It prints megapixels (of the 10 m output grid) per second, the warm build's ratio to
 both floors, the cold and warm speed-ups of 2 workers over 1 at each size, and the peak
@@ -177,7 +183,10 @@ def run_config(scenes: Path, workers: int, floors: bool = True, dask_defaults: b
                 build_activity(scenes, Path(out) / f"build{run}", scheduler=client, tile_px=TILE_PX)
                 builds.append((time.perf_counter() - started, time.process_time() - cpu_before))
             cog_mib = sum(path.stat().st_size for path in (Path(out) / f"build{WARM_RUNS}").glob("*.tif")) / 2**20
+        traced = {"traced_s": math.nan, "traced_task_s": math.nan}
         if floors:
+            with tempfile.TemporaryDirectory(dir=DATA) as out:
+                traced = traced_build(client, scenes, Path(out) / "traced")
             read_floor_s(client, scenes)  # warm the workers' rioxarray imports
             floor_s = read_floor_s(client, scenes)
     return {
@@ -190,7 +199,22 @@ def run_config(scenes: Path, workers: int, floors: bool = True, dask_defaults: b
         "worker_peak_mib": max(v for k, v in sampler.peak_mib.items() if k != "client"),
         "client_peak_mib": sampler.peak_mib["client"],
         "cog_mib": cog_mib,
+        **traced,
     }
+
+
+def traced_build(client, scenes: Path, out: Path) -> dict:
+    """One build with Dask's task stream recorded: its seconds, and the seconds the workers spent running its tasks."""
+    from distributed import get_task_stream
+
+    from layers.activity_build import build_activity
+
+    with get_task_stream(client) as stream:
+        started = time.perf_counter()
+        build_activity(scenes, out, scheduler=client, tile_px=TILE_PX)
+        build_s = time.perf_counter() - started
+    spans = [span for task in stream.data for span in task["startstops"] if span["action"] == "compute"]
+    return {"traced_s": build_s, "traced_task_s": sum(span["stop"] - span["start"] for span in spans)}
 
 
 def run_in_subprocess(scenes: Path, workers: int, floors: bool, dask_defaults: bool) -> dict:
@@ -210,6 +234,8 @@ def fastest(rounds: list[dict]) -> dict:
         "cold_s": min(r["cold_s"] for r in rounds),
         "plain_s": rounds[0]["plain_s"],
         "floor_s": rounds[0]["floor_s"],
+        "traced_s": rounds[0]["traced_s"],
+        "traced_task_s": rounds[0]["traced_task_s"],
         "worker_peak_mib": max(r["worker_peak_mib"] for r in rounds),
         "client_peak_mib": max(r["client_peak_mib"] for r in rounds),
     }
@@ -294,6 +320,13 @@ def main() -> None:
             f"(goal: >= 1.7x; round by round {per_round(rounds[(size, 1)], rounds[(size, 2)])})"
         )
     print(
+        "why 2 workers are not 2x faster, from one more warm build each with Dask's task stream recorded: "
+        "speed-up = 2 x (share of the build the workers spent running tasks, on 2 / on 1) "
+        "x (time the tasks took in all, on 1 / on 2)"
+    )
+    for size in sizes:
+        print(f"  {size} px: {speed_up_parts(results[(size, 1)], results[(size, 2)])}")
+    print(
         "what the client receives of a build: the COGs' compressed blocks, about the COG files' size: "
         + ", ".join(f"{results[(size, 2)]['cog_mib']:.2f} MiB at {size} px" for size in sizes)
     )
@@ -314,6 +347,18 @@ def dask_settings(dask_defaults: bool) -> str:
     if dask_defaults:
         return "Dask's defaults (--dask-defaults)"
     return "layers.dask_client.BATCH_SETTINGS: " + ", ".join(f"{k}={v}" for k, v in BATCH_SETTINGS.items())
+
+
+def speed_up_parts(one: dict, two: dict) -> str:
+    """The traced builds' speed-up of 2 workers over 1 as the product of its two causes, in words."""
+    busy_one = one["traced_task_s"] / one["traced_s"]
+    busy_two = two["traced_task_s"] / (2 * two["traced_s"])
+    tasks_ratio = one["traced_task_s"] / two["traced_task_s"]
+    return (
+        f"{one['traced_s'] / two['traced_s']:.2f}x = 2 x {busy_two / busy_one:.2f} (workers running tasks "
+        f"{busy_two:.0%} of the build on 2, {busy_one:.0%} on 1) x {tasks_ratio:.2f} (the tasks took "
+        f"{two['traced_task_s']:.2f} s in all on 2 workers, {one['traced_task_s']:.2f} s on 1)"
+    )
 
 
 def per_round(one: list[dict], two: list[dict]) -> str:
