@@ -38,7 +38,9 @@ counts, each round's speed-up is printed too, memory is the highest of the round
   running tasks. It splits the speed-up of 2 workers exactly into its two causes: how much
   of the build the workers spent running tasks (the rest is the serial start and end, and
   waits), and how much longer the same tasks took on 2 workers (the 2 cores are shared
-  with the client, the scheduler and each other).
+  with the client, the scheduler and each other). It also gives the serial start (until
+  the first tile's task began) and end (after the last score task: the last overview
+  tiles, writing the files).
 
 It prints megapixels (of the 10 m output grid) per second, the warm build's ratio to
 both floors, the cold and warm speed-ups of 2 workers over 1 at each size, and the peak
@@ -73,6 +75,7 @@ TILE_PX = 512
 WARM_RUNS = 3
 ROUNDS = 2
 READ_BANDS = ("B02", "B03", "B04", "B08", "B11", "SCL")
+TRACED = ("traced_s", "traced_task_s", "first_tile_s", "after_scores_s")  # what traced_build measures
 
 
 def generator():
@@ -183,7 +186,7 @@ def run_config(scenes: Path, workers: int, floors: bool = True, dask_defaults: b
                 build_activity(scenes, Path(out) / f"build{run}", scheduler=client, tile_px=TILE_PX)
                 builds.append((time.perf_counter() - started, time.process_time() - cpu_before))
             cog_mib = sum(path.stat().st_size for path in (Path(out) / f"build{WARM_RUNS}").glob("*.tif")) / 2**20
-        traced = dict.fromkeys(("traced_s", "traced_task_s", "first_tile_s", "after_scores_s"), math.nan)
+        traced = dict.fromkeys(TRACED, math.nan)
         if floors:
             with tempfile.TemporaryDirectory(dir=DATA) as out:
                 traced = traced_build(client, scenes, Path(out) / "traced")
@@ -204,7 +207,8 @@ def run_config(scenes: Path, workers: int, floors: bool = True, dask_defaults: b
 
 
 def traced_build(client, scenes: Path, out: Path) -> dict:
-    """One build with Dask's task stream recorded: its seconds, and the seconds the workers spent running its tasks."""
+    """One build with Dask's task stream recorded: its seconds, the seconds the workers spent running its tasks,
+    when its first changes task began and how long the build went on after its last score task."""
     from distributed import get_task_stream
 
     from layers.activity_build import build_activity
@@ -240,7 +244,7 @@ def fastest(rounds: list[dict]) -> dict:
         "cold_s": min(r["cold_s"] for r in rounds),
         "plain_s": rounds[0]["plain_s"],
         "floor_s": rounds[0]["floor_s"],
-        **{key: rounds[0][key] for key in ("traced_s", "traced_task_s", "first_tile_s", "after_scores_s")},
+        **{key: rounds[0][key] for key in TRACED},
         "worker_peak_mib": max(r["worker_peak_mib"] for r in rounds),
         "client_peak_mib": max(r["client_peak_mib"] for r in rounds),
     }
