@@ -55,6 +55,7 @@ average before and after.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -126,6 +127,24 @@ class PeakSampler:
         self._thread.join()
 
 
+@contextlib.contextmanager
+def batch_cluster(workers: int, dask_defaults: bool = False):
+    """A client of a fresh ``LocalCluster`` of ``workers`` one-thread processes, its scheduler in this process, all
+    of it with minewatch's Dask settings for batch work (``layers.dask_client.BATCH_SETTINGS``) unless
+    ``dask_defaults``. The benchmarks of build-activity run on it."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from layers.dask_client import BATCH_SETTINGS
+
+    with (
+        dask.config.set({} if dask_defaults else BATCH_SETTINGS),
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
 def read_floor_s(client, scenes: Path) -> float:
     """Seconds to read every band the build reads once, in 512-pixel chunks (rioxarray + dask), on the cluster."""
     import dask
@@ -160,11 +179,7 @@ def run_config(scenes: Path, workers: int, floors: bool = True, dask_defaults: b
     The cluster (its scheduler, nannies and workers) runs with ``BATCH_SETTINGS`` unless
     ``dask_defaults``.
     """
-    import dask
-    from distributed import Client, LocalCluster
-
     from layers.activity_build import build_activity
-    from layers.dask_client import BATCH_SETTINGS
     from layers.sentinel2 import find_scenes, output_grid
 
     grid = output_grid(find_scenes(scenes))
@@ -173,11 +188,7 @@ def run_config(scenes: Path, workers: int, floors: bool = True, dask_defaults: b
         plain_read_s(scenes)  # warms the page cache (for the later rounds too)
         plain_s = min(plain_read_s(scenes) for _ in range(WARM_RUNS))
     builds = []
-    with (
-        dask.config.set({} if dask_defaults else BATCH_SETTINGS),
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
+    with batch_cluster(workers, dask_defaults) as client:
         pids = {f"worker {i}": pid for i, pid in enumerate(client.run(os.getpid).values())}
         with tempfile.TemporaryDirectory(dir=DATA) as out, PeakSampler({**pids, "client": os.getpid()}) as sampler:
             for run in range(1 + WARM_RUNS):  # the first is cold

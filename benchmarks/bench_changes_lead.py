@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_activity import DATA, TILE_PX, scenes_of_size  # noqa: E402 (benchmarks/ is not a package)
+from bench_activity import DATA, TILE_PX, batch_cluster, scenes_of_size  # noqa: E402 (benchmarks/ is not a package)
 
 import layers.activity_build as activity_build  # noqa: E402
 
@@ -41,20 +41,10 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=8, help="warm builds per setting (default 8)")
     args = parser.parse_args()
 
-    import dask
-    from distributed import Client, LocalCluster
-
-    from layers.dask_client import BATCH_SETTINGS
-
     scenes = scenes_of_size(args.size_px)
     seconds: dict[int, list[float]] = {setting: [] for setting in SETTINGS}
     print(f"{scenes.name}: 2 workers, 512-pixel tiles, {args.builds} warm builds per setting, alternating", flush=True)
-    with (
-        dask.config.set(BATCH_SETTINGS),
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-        tempfile.TemporaryDirectory(dir=DATA) as out,
-    ):
+    with batch_cluster(2) as client, tempfile.TemporaryDirectory(dir=DATA) as out:
         activity_build.build_activity(scenes, Path(out) / "cold", scheduler=client, tile_px=TILE_PX)
         for build in range(args.builds):
             for setting in SETTINGS:

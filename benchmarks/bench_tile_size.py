@@ -41,7 +41,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_activity import DATA, WARM_RUNS, PeakSampler, plain_read_s, scenes_of_size  # noqa: E402
+from bench_activity import (  # noqa: E402
+    DATA,
+    WARM_RUNS,
+    PeakSampler,
+    batch_cluster,
+    plain_read_s,
+    scenes_of_size,
+)
 
 FORMATS = {  # suffix, creation options: 1024-pixel blocks
     "jp2": (
@@ -94,20 +101,12 @@ def copy_in_1024_blocks(source: Path, form: str) -> Path:
 
 def run_setting(scenes: Path, tile_px: int | None, builds: int) -> dict:
     """A cold build and ``builds`` warm ones with ``tile_px`` (None: the default) on a fresh one-worker cluster."""
-    import dask
     import rasterio
-    from distributed import Client, LocalCluster
 
     from layers.activity_build import build_activity
-    from layers.dask_client import BATCH_SETTINGS
 
     seconds = []
-    with (
-        dask.config.set(BATCH_SETTINGS),
-        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-        tempfile.TemporaryDirectory(dir=DATA) as out,
-    ):
+    with batch_cluster(1) as client, tempfile.TemporaryDirectory(dir=DATA) as out:
         (worker_pid,) = client.run(os.getpid).values()
         with PeakSampler({"worker": worker_pid}) as sampler:
             for build in range(1 + builds):
