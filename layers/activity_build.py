@@ -4,7 +4,8 @@
 a folder of single- or multi-band files, a local STAC file, or a STAC API URL searched
 by ``--bbox``/``--datetime``/``--collection``/``--max-cloud``, whose assets are read
 window by window over HTTP within :mod:`layers.network`'s one-URL allowance; ``--bbox``
-also crops a local input),
+also crops a local input, on a grid that starts on a corner of the files' blocks:
+:attr:`BuildPlan.crop`),
 masks clouds with the scene classification and takes each period's median composite
 (:mod:`geo.composite`), and scores every pixel's disturbance 0..1 against a baseline
 period (:mod:`geo.spectral`). The output folder holds ``<period>.tif`` (float32 scores,
@@ -85,6 +86,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.warp
+import rasterio.windows
 from pyproj import Transformer
 from rasterio.windows import Window
 
@@ -196,6 +198,7 @@ class TileJob:
     grow_px: int = 0
     reach_px: int = 0  # how far a pixel without a noise spread of its own borrows one (noise_reach_m)
     session: str = ""  # the build's id: a worker thread keeps this build's input files open between tiles
+    crop: Window | None = None  # the grid's pixels inside --bbox (BuildPlan.crop); None: all of them
 
     @property
     def score_halo_px(self) -> int:
@@ -213,6 +216,18 @@ class TileJob:
     def window(self) -> Window:
         """The tile as a window of the output grid (pixels)."""
         return tile_window(self.grid, self.tile_px, self.row, self.col)
+
+    @property
+    def read_window(self) -> Window | None:
+        """The part of :attr:`window` inside :attr:`crop`, which the tile reads and scores (None: no part)."""
+        window = self.window
+        if self.crop is None:
+            return window
+        crop = self.crop
+        top, left = max(window.row_off, crop.row_off), max(window.col_off, crop.col_off)
+        bottom = min(window.row_off + window.height, crop.row_off + crop.height)
+        right = min(window.col_off + window.width, crop.col_off + crop.width)
+        return Window(left, top, right - left, bottom - top) if bottom > top and right > left else None
 
 
 def tile_window(grid: Grid, tile_px: int, row: int, col: int) -> Window:
@@ -247,15 +262,19 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
     """
     job = dataclasses.replace(job, baseline=scenes[0], periods=scenes[1])
     params = job.params
-    window = job.window
-    out = np.full((len(job.periods), window.height, window.width), UNSEEN, dtype=CHANGES_DTYPE)
+    tile, window = job.window, job.read_window
+    full = np.full((len(job.periods), tile.height, tile.width), UNSEEN, dtype=CHANGES_DTYPE)
+    if window is None:  # the tile lies outside the crop: nothing to read
+        return full
+    row, col = int(window.row_off - tile.row_off), int(window.col_off - tile.col_off)
+    out = full[:, row : row + window.height, col : col + window.width]  # a view: the crop's part of the tile
     with _task_env(job):
         corridor_water = np.zeros((window.height, window.width), dtype=bool)
-        base_observed, base_water, base_days = _observations(job.baseline, job, corridor_water)
+        base_observed, base_water, base_days = _observations(job.baseline, job, window, corridor_water)
         baseline = baseline_of(base_observed, base_water)
         del base_water
         for i, (_label, scenes) in enumerate(job.periods):
-            observed, water_dates, days = _observations(scenes, job)
+            observed, water_dates, days = _observations(scenes, job, window)
             evidence = period_evidence(observed, water_dates, days, base_observed, base_days, baseline, params)
             # Indices of near-zero or negative reflectances (noise on dark water) can exceed float16's 65504:
             # they become inf, as a float32 ramp takes them (a loss of inf is full loss, a spread of inf no signal).
@@ -264,7 +283,7 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
                     out[name][i] = getattr(evidence, name)
             out["flags"][i] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
             out["count"][i] = evidence.count
-    return out
+    return full
 
 
 def edges_task(job: TileJob, changes: np.ndarray):
@@ -391,12 +410,15 @@ def _tile_arrays_from_the_heap() -> None:
             ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, TILE_HEAP_BYTES)
 
 
-def _clear(scene: Scene, job: TileJob) -> np.ndarray:
-    """Usable pixels of one scene in the tile: the SCL is read with a halo so the cloud buffer is exact."""
-    window, pad = job.window, job.buffer_px
+def _clear(scene: Scene, job: TileJob, window: Window) -> np.ndarray:
+    """Usable pixels of one scene in ``window``: the SCL is read with a halo so the cloud buffer is exact (within
+    the crop: a cloud beyond it does not reach in, as beyond the grid)."""
+    pad = job.buffer_px
+    area = job.crop or Window(0, 0, job.grid.width, job.grid.height)
     row, col, height, width = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
-    top, left = max(row - pad, 0), max(col - pad, 0)
-    bottom, right = min(row + height + pad, job.grid.height), min(col + width + pad, job.grid.width)
+    top, left = max(row - pad, int(area.row_off)), max(col - pad, int(area.col_off))
+    bottom = min(row + height + pad, int(area.row_off + area.height))
+    right = min(col + width + pad, int(area.col_off + area.width))
     scl = read_scl(scene.band("SCL"), job.grid, Window(left, top, right - left, bottom - top))
     padding = ((top - row + pad, row + height + pad - bottom), (left - col + pad, col + width + pad - right))
     clear = clear_mask(np.pad(scl, padding), buffer_px=pad)
@@ -404,9 +426,10 @@ def _clear(scene: Scene, job: TileJob) -> np.ndarray:
 
 
 def _observations(
-    scenes: tuple[Scene, ...], job: TileJob, corridor_water: np.ndarray | None = None
+    scenes: tuple[Scene, ...], job: TileJob, window: Window, corridor_water: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """NDVI and BSI of each date's usable observations in the tile, its open water, and each date's day of year.
+    """NDVI and BSI of each date's usable observations in ``window`` (the tile's part in the crop), its open
+    water, and each date's day of year.
 
     ``(date, 2, row, column)`` float32 (NaN where unusable, :func:`geo.spectral.observe`),
     ``(date, row, column)`` bool, and ``(date,)`` int. Each date's bands are read and
@@ -415,13 +438,12 @@ def _observations(
     ``corridor_water``, if given, gains the pixels that are open water on a clear date
     (:func:`geo.spectral.add_open_water`: B03, B08 and B11 with a value suffice).
     """
-    window = job.window
     observed = np.empty((len(scenes), 2, window.height, window.width), dtype=np.float32)
     water = np.empty((len(scenes), window.height, window.width), dtype=bool)
     bands = np.empty((len(REFLECTANCE_BANDS), window.height, window.width), dtype=np.float32)  # reused
     days = []
     for scene in scenes:
-        clear = _clear(scene, job)
+        clear = _clear(scene, job, window)
         if not clear.any():
             continue  # nothing to read
         for band, buffer in zip(REFLECTANCE_BANDS, bands, strict=True):
@@ -735,12 +757,26 @@ def _neighbours_ready(key: tuple[int, int], jobs: dict, done: dict) -> bool:
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """What a build will do: the grid, the baseline and the periods with their scenes."""
+    """What a build will do: the grid, the baseline and the periods with their scenes.
+
+    ``crop`` is the window of ``grid`` inside ``--bbox`` when the grid starts west or north of it, on a corner of
+    the band files' blocks (:func:`layers.sentinel2.output_grid`): only the crop is read and scored, the pixels
+    around it are nodata. None: the whole grid.
+    """
 
     grid: Grid
     baseline: Period
     baseline_scenes: tuple[Scene, ...]
     periods: tuple[tuple[Period, tuple[Scene, ...]], ...]
+    crop: Window | None = None
+
+    @property
+    def data_grid(self) -> Grid:
+        """The grid of the pixels the build reads and scores: :attr:`crop` of :attr:`grid`, else all of it."""
+        if self.crop is None:
+            return self.grid
+        transform = rasterio.windows.transform(self.crop, self.grid.transform)
+        return Grid(self.grid.crs, transform, int(self.crop.width), int(self.crop.height))
 
     @property
     def synthetic(self) -> bool:
@@ -754,12 +790,15 @@ def plan_build(
     periods: list[str] | None = None,
     baseline: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
+    *,
+    exact_bbox: bool = False,
 ) -> BuildPlan:
     """Choose the baseline and the periods, and give each its scenes.
 
     The baseline defaults to the year of the earliest scene; the periods default to
     every later year with scenes. ``bbox`` (west, south, east, north, WGS 84 degrees)
-    crops the output grid. Raises :class:`InputError` for a period that is not
+    crops the output grid, from a corner of the band files' blocks unless ``exact_bbox``
+    (:func:`layers.sentinel2.output_grid`). Raises :class:`InputError` for a period that is not
     ``YYYY``, ``YYYY-Qn`` or ``YYYY-MM``, or that no scene falls in.
     """
     years = sorted({s.date.year for s in scenes})
@@ -784,7 +823,13 @@ def plan_build(
             raise InputError(f"{_LAYER}: no scene falls in period {period.label} (scenes cover {available})")
         groups.append((period, group))
     used = list(base_scenes) + [s for _, group in groups for s in group]
-    return BuildPlan(output_grid(used, bbox), base, base_scenes, tuple(groups))
+    grid = output_grid(used, bbox, exact_bbox=exact_bbox)
+    exact = grid if bbox is None or exact_bbox else output_grid(used, bbox, exact_bbox=True)
+    crop = None
+    if exact != grid:
+        col, row = (round(v) for v in ~grid.transform @ (exact.transform.c, exact.transform.f))
+        crop = Window(col, row, exact.width, exact.height)
+    return BuildPlan(grid, base, base_scenes, tuple(groups), crop)
 
 
 _LAYER = "build-activity"
@@ -869,24 +914,30 @@ def make_jobs(
     jobs = {}
     for row in range(math.ceil(grid.height / tile_px)):
         for col in range(math.ceil(grid.width / tile_px)):
-            window = tile_window(grid, tile_px, row, col)
-
-            def touching(scenes: tuple[Scene, ...], window: Window = window) -> tuple[Scene, ...]:
-                return tuple(s for s in scenes if _overlaps(footprints[s.scene_id], window))
-
-            jobs[(row, col)] = TileJob(
+            job = TileJob(
                 row=row,
                 col=col,
                 tile_px=tile_px,
                 grid=grid,
-                baseline=touching(plan.baseline_scenes),
-                periods=tuple((p.label, touching(group)) for p, group in plan.periods),
+                baseline=(),
+                periods=(),
                 params=params,
                 buffer_px=params.pixels(params.cloud_buffer_m, pixel_m),
                 corridor_px=corridor_px,
                 grow_px=grow_px,
                 reach_px=reach_px,
                 session=session,
+                crop=plan.crop,
+            )
+            window = job.read_window
+
+            def touching(scenes: tuple[Scene, ...], window: Window | None = window) -> tuple[Scene, ...]:
+                return tuple(s for s in scenes if window and _overlaps(footprints[s.scene_id], window))
+
+            jobs[(row, col)] = dataclasses.replace(
+                job,
+                baseline=touching(plan.baseline_scenes),
+                periods=tuple((p.label, touching(group)) for p, group in plan.periods),
             )
     return jobs
 
@@ -982,12 +1033,18 @@ def build_activity(
     with client_for(scheduler, say, command=_LAYER) as client:
         describe = None if client is None else functools.partial(_describe_on_workers, client, session)
         scenes = find_scenes(scenes_path, query, describe)
-        plan = plan_build(scenes, periods, baseline, query.bbox)
+        plan = plan_build(scenes, periods, baseline, query.bbox, exact_bbox=query.exact_bbox)
         grid = plan.grid
         say(
             f"{len(scenes)} scenes; baseline {plan.baseline.label} ({len(plan.baseline_scenes)} dates); periods "
             + ", ".join(f"{p.label} ({len(g)} dates)" for p, g in plan.periods)
             + f"; grid {grid.width} x {grid.height} pixels of {abs(grid.transform.a):g} m"
+            + (
+                f" from a corner of the band files' blocks, of which it reads and scores the {plan.crop.width} x "
+                f"{plan.crop.height} in --bbox (--exact-bbox: a grid of those alone)"
+                if plan.crop
+                else ""
+            )
         )
         if tile_px is None:
             tile_px = tile_px_for(plan)
@@ -1138,7 +1195,7 @@ def _catalog(folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: in
         description=f"Mining-disturbance scores 0..1 per period against the baseline {plan.baseline.label}, "
         "built by minewatch build-activity from Sentinel-2 L2A scenes.",
     )
-    geometry, bbox = _footprint_lonlat(plan.grid)
+    geometry, bbox = _footprint_lonlat(plan.data_grid)  # where the COGs have data
     software = software_versions()
     for period, scenes in plan.periods:
         item = pystac.Item(
@@ -1253,7 +1310,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bbox",
         metavar="W,S,E,N",
-        help="area in WGS 84 degrees (west,south,east,north): the STAC API search area, and a crop of any input",
+        help="area in WGS 84 degrees (west,south,east,north): the STAC API search area, and a crop of any input. "
+        "Only the bbox is read and scored; the COGs' grid starts on a corner of the band files' blocks, up to one "
+        "block (10.24 km for Sentinel-2's JPEG 2000 files) west and north of it, nodata there, so that no block is "
+        "decoded twice",
+    )
+    parser.add_argument(
+        "--exact-bbox",
+        action="store_true",
+        help="start the COGs' grid at --bbox: the same scores, but tiles may straddle the files' blocks and decode "
+        "them again (slower on JPEG 2000)",
     )
     parser.add_argument(
         "--datetime",
@@ -1375,8 +1441,11 @@ def query_from_args(args: argparse.Namespace) -> SceneQuery:
         raise InputError(f"{_LAYER}: --max-cloud {args.max_cloud:g}: give a percentage 0..100")
     if getattr(args, "max_items", DEFAULT_MAX_ITEMS) < 1:
         raise InputError(f"{_LAYER}: --max-items {args.max_items}: give at least 1")
+    if getattr(args, "exact_bbox", False) and not getattr(args, "bbox", None):
+        raise InputError(f"{_LAYER}: --exact-bbox needs --bbox")
     return SceneQuery(
         bbox=parse_bbox(args.bbox) if getattr(args, "bbox", None) else None,
+        exact_bbox=getattr(args, "exact_bbox", False),
         datetime=getattr(args, "datetime", None),
         collection=getattr(args, "collection", None),
         max_cloud=getattr(args, "max_cloud", None),

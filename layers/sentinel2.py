@@ -214,6 +214,9 @@ class SceneQuery:
         ``(west, south, east, north)`` in WGS 84 degrees: the search area of a STAC API
         (required there) and, for any input, the crop of the output grid; scenes that
         miss it are left out.
+    exact_bbox:
+        Cut the output grid to ``bbox`` exactly; by default a crop starts on a corner of
+        the band files' blocks, up to one block west and north of it (:func:`output_grid`).
     datetime:
         The dates searched in a STAC API, an RFC 3339 interval such as
         ``"2020-01-01/2022-12-31"`` (required there).
@@ -232,6 +235,7 @@ class SceneQuery:
     """
 
     bbox: tuple[float, float, float, float] | None = None
+    exact_bbox: bool = False
     datetime: str | None = None
     collection: str | None = None
     max_cloud: float | None = None
@@ -357,13 +361,25 @@ def parse_band_order(text: str) -> tuple[str, ...]:
     return order
 
 
-def output_grid(scenes: list[Scene], bbox: tuple[float, float, float, float] | None = None) -> Grid:
+def output_grid(
+    scenes: list[Scene], bbox: tuple[float, float, float, float] | None = None, *, exact_bbox: bool = False
+) -> Grid:
     """The grid that covers every scene at the finest band resolution (10 m for L2A).
 
     The CRS is the one most scenes share (the first scene's on a tie); the pixel lattice
     is that of the first such scene's B04 file, so aligned Sentinel-2 tiles need no
     resampling; the extent is the union of the scenes' B04 footprints, cut to ``bbox``
     (west, south, east, north in WGS 84 degrees) when one is given.
+
+    A crop starts on a corner of that file's blocks (:func:`block_corner`), up to one
+    block west and north of ``bbox``, unless ``exact_bbox``: GDAL decodes a file block by
+    block, and a build's tiles start at the grid's corner, so a crop that starts inside a
+    block has every tile straddle 2 x 2 blocks, each decoded by up to 4 tiles.
+    Sentinel-2's JPEG 2000 tiles are 1024 pixels (10.24 km) wide and slow to decode
+    (``benchmarks/bench_bbox_blocks.py`` measures the difference). The east and south
+    edges stay at ``bbox``: the last tiles there are narrower, and decode each block once.
+    A build reads and scores only the bbox's part of such a grid
+    (:attr:`layers.activity_build.BuildPlan.crop`).
     """
     if not scenes:
         raise InputError(f"{LAYER}: no scenes to build a grid from")
@@ -384,18 +400,38 @@ def output_grid(scenes: list[Scene], bbox: tuple[float, float, float, float] | N
         bottoms.append(bounds[1])
         rights.append(bounds[2])
         tops.append(bounds[3])
+    x0, y0 = anchor.transform.c, anchor.transform.f
+    union_left = x0 + math.floor((min(lefts) - x0) / pixel_m + 1e-6) * pixel_m
+    union_top = y0 - math.floor((y0 - max(tops)) / pixel_m + 1e-6) * pixel_m
     if bbox is not None:
         west, south, east, north = rasterio.warp.transform_bounds("EPSG:4326", crs, *bbox, densify_pts=21)
         lefts, bottoms = [max(min(lefts), west)], [max(min(bottoms), south)]
         rights, tops = [min(max(rights), east)], [min(max(tops), north)]
         if lefts[0] >= rights[0] or bottoms[0] >= tops[0]:
             raise InputError(f"{LAYER}: the scenes do not cover --bbox {','.join(f'{v:g}' for v in bbox)}")
-    x0, y0 = anchor.transform.c, anchor.transform.f
     left = x0 + math.floor((min(lefts) - x0) / pixel_m + 1e-6) * pixel_m
     top = y0 - math.floor((y0 - max(tops)) / pixel_m + 1e-6) * pixel_m
+    if bbox is not None and not exact_bbox:
+        corner_left, corner_top = block_corner(anchor, left, top)
+        left, top = max(corner_left, union_left), min(corner_top, union_top)
     width = math.ceil((max(rights) - left) / pixel_m - 1e-6)
     height = math.ceil((top - min(bottoms)) / pixel_m - 1e-6)
     return Grid(crs, Affine(pixel_m, 0.0, left, 0.0, -pixel_m, top), int(width), int(height))
+
+
+def block_corner(band: BandFile, x: float, y: float) -> tuple[float, float]:
+    """The top-left corner of the block of ``band`` that holds the point ``(x, y)`` (in its CRS), where the
+    band's blocks are tiles; else ``(x, y)``.
+
+    Strips (blocks less than a quarter as high as wide) and blocks not known give no
+    corner: a tile decodes the same strips wherever it starts.
+    """
+    rows, columns = band.block_shape
+    if not rows or not columns or 4 * rows < columns:
+        return x, y
+    step_x, step_y = columns * abs(band.transform.a), rows * abs(band.transform.e)
+    x0, y0 = band.transform.c, band.transform.f
+    return x0 + math.floor((x - x0) / step_x + 1e-9) * step_x, y0 - math.floor((y0 - y) / step_y + 1e-9) * step_y
 
 
 def read_reflectance(band: BandFile, grid: Grid, window: Window, out: np.ndarray | None = None) -> np.ndarray:

@@ -23,6 +23,7 @@ from geo.errors import CRSError, InputError
 from layers.sentinel2 import (
     BandFile,
     SceneQuery,
+    block_corner,
     close_kept_files,
     find_scenes,
     keep_files_open,
@@ -623,3 +624,17 @@ def test_a_world_file_named_in_another_case_still_georeferences_a_band(tmp_path)
     path.with_name(path.stem.lower() + ".tfw").write_text("10\n0\n0\n-10\n500005\n7899995\n")
     (scene,) = find_scenes(tmp_path)  # GDAL finds it by listing the folder (GDAL_DISABLE_READDIR_ON_OPEN unset)
     assert scene.band("B04").transform == scene.band("B02").transform
+
+
+def test_block_corner_is_the_corner_of_the_tile_block_holding_a_point():
+    """A file at x 500 000, y 7 900 000 in 10 m pixels and 1024-pixel blocks (10 240 m): a point 15 000 m east and
+    12 000 m south lies in the second block each way; strips and unknown blocks give the point back."""
+    band = BandFile(
+        "b.jp2", "B04", "", from_origin(*ORIGIN, 10.0, 10.0), 10980, 10980, True, 0, block_shape=(1024, 1024)
+    )
+    point = (ORIGIN[0] + 15_000.0, ORIGIN[1] - 12_000.0)
+    assert block_corner(band, *point) == (ORIGIN[0] + 10_240.0, ORIGIN[1] - 10_240.0)
+    assert block_corner(band, *ORIGIN) == ORIGIN  # a corner is its own block's
+    assert block_corner(band, ORIGIN[0] + 10_240.0, ORIGIN[1] - 10_239.0) == (ORIGIN[0] + 10_240.0, ORIGIN[1])
+    for shape in ((1, 10980), (256, 10980), (0, 0)):
+        assert block_corner(dataclasses.replace(band, block_shape=shape), *point) == point, shape

@@ -356,13 +356,16 @@ def test_search_options_need_a_url_and_a_url_needs_a_bbox(api, tmp_path, capsys)
     assert "give --bbox WEST,SOUTH,EAST,NORTH" in one_error_line(capsys)
     assert run_cli(["--scenes", f"{api.url}/stac/v1", "--bbox", "32.4,-19.7,32.2", "--out", out, "--quiet"]) == 2
     assert "--bbox 32.4,-19.7,32.2: give WEST,SOUTH,EAST,NORTH" in one_error_line(capsys)
+    assert run_cli(["--scenes", str(DEMO_SCENES), "--exact-bbox", "--out", out, "--quiet"]) == 2
+    assert "--exact-bbox needs --bbox" in one_error_line(capsys)
     for url in ("s3://bucket/stac", "/vsicurl/http://127.0.0.1:1/stac"):  # only http(s) API URLs
         assert run_cli(["--scenes", url, "--bbox", BBOX, "--out", out, "--quiet"]) == 2
         assert "GDAL virtual paths and URLs are not accepted" in one_error_line(capsys)
 
 
 def test_a_bbox_crops_a_local_build_too(tmp_path):
-    query = SceneQuery(bbox=(32.30, -19.64, 32.32, -19.63))
+    bbox = (32.30, -19.64, 32.32, -19.63)
+    query = SceneQuery(bbox=bbox, exact_bbox=True)
     (path,) = build_activity(DEMO_SCENES, tmp_path / "crop", periods=["2021"], baseline="2020", query=query)
     with rasterio.open(path) as dataset:
         west, south, east, north = rasterio.warp.transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
@@ -370,6 +373,43 @@ def test_a_bbox_crops_a_local_build_too(tmp_path):
     assert west >= 32.30 - 1e-3 and east <= 32.32 + 1e-3 and south >= -19.64 - 1e-3 and north <= -19.63 + 1e-3
     with pytest.raises(InputError, match="no scene covers --bbox 10,10,11,11"):
         find_scenes(DEMO_SCENES, SceneQuery(bbox=(10, 10, 11, 11)))
+
+
+def test_a_crop_starts_on_a_corner_of_the_files_blocks_and_scores_as_the_exact_crop(tmp_path):
+    """By default the crop's grid starts on a block corner of the band files (the demo's: 256 pixels), up to one
+    block west and north of the bbox, so that the tiles line up with the blocks GDAL decodes. Only the bbox is
+    read and scored: the scores there are the exact crop's, the pixels around it nodata."""
+    bbox = (32.31, -19.645, 32.325, -19.632)  # about 100 pixels east and 60 south of the files' corner
+    builds = {
+        exact: build_activity(
+            DEMO_SCENES, tmp_path / str(exact), ["2021"], "2020", query=SceneQuery(bbox=bbox, exact_bbox=exact)
+        )[0]
+        for exact in (True, False)
+    }
+    with rasterio.open(next(DEMO_SCENES.glob("*_B04_10m.tif"))) as band:
+        files_left, files_top = band.transform.c, band.transform.f
+        block_rows, block_cols = band.block_shapes[0]
+    with rasterio.open(builds[True]) as exact, rasterio.open(builds[False]) as snapped:
+        assert (block_rows, block_cols) == (256, 256)  # the builds' 512-pixel tiles each hold 2 x 2 of them
+        assert snapped.bounds.right == exact.bounds.right and snapped.bounds.bottom == exact.bounds.bottom
+        west_px = round((exact.bounds.left - snapped.bounds.left) / 10)
+        north_px = round((snapped.bounds.top - exact.bounds.top) / 10)
+        assert 0 < west_px < block_cols and 0 < north_px < block_rows  # this bbox starts inside a block
+        assert round((snapped.bounds.left - files_left) / 10) % block_cols == 0
+        assert round((files_top - snapped.bounds.top) / 10) % block_rows == 0
+        scores, nodata = snapped.read(1), snapped.nodata
+        exact_scores = exact.read(1)
+    np.testing.assert_array_equal(scores[north_px:, west_px:], exact_scores)
+    assert (exact_scores >= 0).mean() > 0.5 and (exact_scores >= 0.5).any()  # seen pixels, and pits
+    assert (scores[:north_px] == nodata).all() and (scores[:, :west_px] == nodata).all()
+    (small_tiles,) = build_activity(
+        DEMO_SCENES, tmp_path / "64", ["2021"], "2020", query=SceneQuery(bbox=bbox), tile_px=64
+    )  # the first tiles lie wholly outside the bbox
+    np.testing.assert_array_equal(read_scores(small_tiles), scores)
+    with open(builds[False].parent / "activity-2021" / "activity-2021.json") as file:
+        item_bbox = json.load(file)["bbox"]  # the footprint of the data: the exact crop's
+    exact_bounds = rasterio.warp.transform_bounds(exact.crs, "EPSG:4326", *exact.bounds)
+    assert item_bbox == pytest.approx(exact_bounds, abs=1e-6)
 
 
 def build_args(url: str, out: Path, *more: str) -> list[str]:
