@@ -25,6 +25,7 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
+import rasterio.warp
 
 from geo.errors import InputError
 from geo.spectral import ScoreParameters
@@ -44,7 +45,7 @@ from layers.activity_build import (
     run_tiles,
     tile_px_for,
 )
-from layers.sentinel2 import find_scenes
+from layers.sentinel2 import SceneQuery, find_scenes
 from tests.conftest import damage_tiles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +217,27 @@ def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, clus
     assert ("scoring tiles", 9, 9) in messages
     for path in paths:
         np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
+
+
+def test_a_crop_on_a_dask_cluster_gives_the_rasters_of_the_crop_in_process(scenes, cluster, tmp_path):
+    """A bbox about 100 pixels east and 60 south of the files' corner: the grid starts on their block corner and
+    the workers read and score the bbox only, as in process; the exact crop's scores are the same."""
+    with rasterio.open(next(scenes.glob("*_B04_10m.tif"))) as band:
+        left, bottom, right, top = band.bounds
+        box = rasterio.warp.transform_bounds(band.crs, "EPSG:4326", left + 1000, bottom + 500, right - 500, top - 600)
+    runs = {
+        "process": dict(query=SceneQuery(bbox=box)),
+        "cluster": dict(query=SceneQuery(bbox=box), scheduler=cluster.scheduler_address),
+        "exact": dict(query=SceneQuery(bbox=box, exact_bbox=True)),
+    }
+    built = {name: build_activity(scenes, tmp_path / name, tile_px=TILE_PX, **run)[0] for name, run in runs.items()}
+    in_process, on_cluster, exact = (read_scores(built[name]) for name in runs)
+    np.testing.assert_array_equal(on_cluster, in_process)
+    rows, cols = exact.shape
+    assert in_process.shape[0] > rows and in_process.shape[1] > cols  # the grid starts west and north of the bbox
+    np.testing.assert_array_equal(in_process[-rows:, -cols:], exact)
+    assert np.isnan(in_process[:-rows]).all() and np.isnan(in_process[:, :-cols]).all()
+    assert (exact >= 0.5).any()
 
 
 def test_a_rebuild_on_the_same_cluster_reads_the_files_changed_since(scenes, cluster, tmp_path):
