@@ -121,7 +121,7 @@ from layers.cog_writer import (
     encode_tile,
     overview_tile,
 )
-from layers.dask_client import ENV_SCHEDULER, client_for, worker_threads
+from layers.dask_client import ENV_SCHEDULER, client_for, memory_per_thread_mib, worker_threads
 from layers.network import is_remote_url, redact_url
 from layers.progress import ConsoleProgress
 from layers.sentinel2 import (
@@ -143,6 +143,20 @@ from layers.sentinel2 import (
 )
 
 DEFAULT_TILE_PX = 512  # unless the band files' blocks are wider (tile_px_for)
+SMALLEST_TILE_PX_FOR_MEMORY = 256  # tile_px_for halves the tiles down to this when a task would not fit
+# A task's arrays at their largest, in MiB per megapixel (task_memory_mib): a changes task holds the baseline's
+# dates and one period's at once, and every period's result, per megapixel of tile; a scores task every period's
+# changes grown by the halo, and its scores, per megapixel of the grown tile. Fitted to tracemalloc peaks on the
+# synthetic scenes, 128- to 1024-pixel tiles, 2-15 baseline dates, 1-15 a period, 1-10 periods (after a first
+# task, whose one-off allocations are about 19 MiB): e.g. 292 and 304 MiB per megapixel for the changes of 15
+# baseline dates and one or two periods of 15; 53-59, 74-82 and 168-197 per grown megapixel for the scores of 1, 2
+# and 10 periods. Tested within 20 %.
+CHANGES_MIB_PER_MPX = 36.0
+CHANGES_MIB_PER_MPX_AND_DATE = 8.2
+CHANGES_MIB_PER_MPX_AND_PERIOD = 12.0
+SCORES_MIB_PER_MPX = 45.0
+SCORES_MIB_PER_MPX_AND_PERIOD = 14.0
+TASK_MEMORY_SHARE = 0.5  # of the memory a worker thread has, for a task's arrays: the rest for the worker itself
 MIN_TILE_PX = 64
 NODATA = -9999.0
 MARKER = "catalog.json"
@@ -283,6 +297,7 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
                     out[name][i] = getattr(evidence, name)
             out["flags"][i] = evidence.flags | np.where(corridor_water, np.uint8(CORRIDOR_WATER), np.uint8(0))
             out["count"][i] = evidence.count
+            del observed, water_dates, evidence  # before the next period's are read, not after
     return full
 
 
@@ -856,9 +871,12 @@ def check_tile_px(tile_px: int) -> None:
         )
 
 
-def tile_px_for(plan: BuildPlan) -> int:
+def tile_px_for(plan: BuildPlan, memory_mib: float | None = None, params: ScoreParameters | None = None) -> int:
     """The tile size of a build not told one: as wide as the blocks most of its band files at the grid's resolution
-    are decoded in, when those are tiles, from :data:`DEFAULT_TILE_PX` to :data:`layers.cog_writer.MAX_TILE_PX`.
+    are decoded in, when those are tiles, from :data:`DEFAULT_TILE_PX` to :data:`layers.cog_writer.MAX_TILE_PX`;
+    halved, down to :data:`SMALLEST_TILE_PX_FOR_MEMORY`, while a task would need more than
+    :data:`TASK_MEMORY_SHARE` of ``memory_mib``, the memory a worker thread has (:func:`task_memory_mib` with
+    ``params``).
 
     GDAL decodes a file block by block, and a task's block cache is small
     (:data:`TASK_GDAL_CACHE_MB`): a tile narrower than the blocks decodes each block again
@@ -871,6 +889,11 @@ def tile_px_for(plan: BuildPlan) -> int:
     tile across decodes the same strips whatever its width. The width is rounded up to a
     multiple of 16 (a file narrower than 1024 pixels in one block reports the file's width),
     and the most common one wins, the wider of equals.
+
+    A task's memory grows with the dates it holds too: with a year of Sentinel-2 dates
+    (about 70 with both satellites) in the baseline and in each of two periods, a
+    1024-pixel tile's task needs about 1.2 GiB and a 512-pixel one's 0.3 GiB. Narrower
+    tiles decode shared blocks again, which is slower, but a worker out of memory is killed.
     """
     pixel_m = abs(plan.grid.transform.a)
     scenes = plan.baseline_scenes + tuple(s for _, group in plan.periods for s in group)
@@ -880,10 +903,67 @@ def tile_px_for(plan: BuildPlan) -> int:
         for band in s.bands.values()
         if math.isclose(band.pixel_m, pixel_m) and 4 * band.block_shape[0] >= band.block_shape[1] > 0
     )
-    if not widths:
-        return DEFAULT_TILE_PX
-    width = max(widths, key=lambda w: (widths[w], w))
-    return min(max(-(-width // 16) * 16, DEFAULT_TILE_PX), MAX_TILE_PX)
+    width = DEFAULT_TILE_PX
+    if widths:
+        width = max(widths, key=lambda w: (widths[w], w))
+        width = min(max(-(-width // 16) * 16, DEFAULT_TILE_PX), MAX_TILE_PX)
+    while (
+        memory_mib
+        and width > SMALLEST_TILE_PX_FOR_MEMORY
+        and task_memory_mib(plan, width, params) > TASK_MEMORY_SHARE * memory_mib
+    ):
+        width = max(-(-width // 32) * 16, SMALLEST_TILE_PX_FOR_MEMORY)  # half, a multiple of 16
+    return width
+
+
+def _tile_message(
+    plan: BuildPlan, tile_px: int, chosen: bool, memory_mib: float | None, params: ScoreParameters
+) -> str:
+    """The progress line on the tile size: what a task will hold, and a warning when that is more than
+    :data:`TASK_MEMORY_SHARE` of what a worker thread has."""
+    dates = dates_at_once(plan)
+    need = task_memory_mib(plan, tile_px, params)
+    message = f"tiles of {tile_px} pixels ({'--tile-px to choose' if chosen else '--tile-px'}): a task holds about "
+    message += f"{need:,.0f} MiB ({dates} dates at once, {len(plan.periods)} periods)"
+    if memory_mib is None:
+        return message
+    message += f" of the {memory_mib:,.0f} MiB a worker thread has"
+    if need > TASK_MEMORY_SHARE * memory_mib:
+        smaller = max(tile_px // 2 // 16 * 16, 64)
+        message += (
+            f"; WARNING: that is more than {TASK_MEMORY_SHARE:.0%} of it, a worker may run out of memory "
+            f"(--tile-px {smaller}: about {task_memory_mib(plan, smaller, params):,.0f} MiB; or give it more memory)"
+        )
+    return message
+
+
+def dates_at_once(plan: BuildPlan) -> int:
+    """The most dates a changes task holds at once: the baseline's and the largest period's (a tile where
+    several scenes of one date meet, e.g. neighbouring Sentinel-2 tiles, holds each)."""
+    return len(plan.baseline_scenes) + max((len(group) for _, group in plan.periods), default=0)
+
+
+def task_memory_mib(plan: BuildPlan, tile_px: int, params: ScoreParameters | None = None) -> float:
+    """About the most memory (MiB) a task's arrays take in ``plan``'s largest tile of ``tile_px``: a changes task's
+    grows with the tile, the dates it holds at once (:func:`dates_at_once`) and the periods, a scores task's with
+    the tile grown by the halo (:func:`halo_px` of ``params``) and the periods (:data:`CHANGES_MIB_PER_MPX` ...).
+    The worker's own memory (Python, GDAL's block cache, the changes held for the next tiles) comes on top."""
+    grid, periods = plan.grid, len(plan.periods)
+    rows, columns = min(tile_px, grid.height), min(tile_px, grid.width)
+    grow = 2 * halo_px(params or ScoreParameters(), abs(grid.transform.a))
+    changes = (
+        CHANGES_MIB_PER_MPX
+        + CHANGES_MIB_PER_MPX_AND_DATE * dates_at_once(plan)
+        + CHANGES_MIB_PER_MPX_AND_PERIOD * periods
+    ) * (rows * columns / 1e6)
+    scores = (SCORES_MIB_PER_MPX + SCORES_MIB_PER_MPX_AND_PERIOD * periods) * ((rows + grow) * (columns + grow) / 1e6)
+    return max(changes, scores)
+
+
+def halo_px(params: ScoreParameters, pixel_m: float) -> int:
+    """The pixels of its neighbours a tile's scores need around it (:attr:`TileJob.halo_px`)."""
+    reaches_m = (params.corridor_m, params.grow_m, params.noise_reach_m)
+    return params.filter_px + sum(params.pixels(m, pixel_m) for m in reaches_m)
 
 
 def make_jobs(
@@ -903,7 +983,7 @@ def make_jobs(
     grow_px = params.pixels(params.grow_m, pixel_m)
     reach_px = params.pixels(params.noise_reach_m, pixel_m)
     check_tile_px(tile_px)
-    if corridor_px + grow_px + reach_px + params.filter_px > tile_px:
+    if halo_px(params, pixel_m) > tile_px:
         raise InputError(
             f"{_LAYER}: corridor_m, grow_m and noise_reach_m together are wider than a tile ({tile_px} pixels); "
             "use larger tiles"
@@ -1046,9 +1126,11 @@ def build_activity(
                 else ""
             )
         )
-        if tile_px is None:
-            tile_px = tile_px_for(plan)
-            say(f"tiles of {tile_px} pixels (--tile-px to choose)")
+        memory_mib = memory_per_thread_mib(client)
+        chosen = tile_px is None
+        if chosen:
+            tile_px = tile_px_for(plan, memory_mib, params)
+        say(_tile_message(plan, tile_px, chosen, memory_mib, params))
         jobs = make_jobs(plan, params, tile_px, session)
         source = _scene_source(scenes_path, query) if remote else None
         with (

@@ -111,6 +111,18 @@ def worker_threads(client) -> int:
     return sum(client.nthreads().values()) or 1
 
 
+def memory_per_thread_mib(client=None) -> float | None:
+    """The memory one task may count on, in MiB: on a cluster the smallest of its workers' memory limits over
+    their threads (None if no worker has a limit); in this process the machine's memory over its cores."""
+    if client is None:
+        import psutil
+
+        return psutil.virtual_memory().total / (os.cpu_count() or 1) / 2**20
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    limits = [w["memory_limit"] / max(w["nthreads"], 1) / 2**20 for w in workers if w.get("memory_limit")]
+    return min(limits) if limits else None
+
+
 def _can_import_minewatch() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in MINEWATCH_MODULES)
 

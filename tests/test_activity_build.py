@@ -17,6 +17,7 @@ import math
 import re
 import shutil
 import sys
+import tracemalloc
 import weakref
 from pathlib import Path
 
@@ -38,11 +39,16 @@ from layers.activity_build import (
     _Edges,
     _Runner,
     _task_env,
+    _without_scenes,
     build_activity,
+    changes_task,
+    dates_at_once,
     make_jobs,
     plan_build,
     run_cli,
     run_tiles,
+    score_task,
+    task_memory_mib,
     tile_px_for,
 )
 from layers.sentinel2 import SceneQuery, find_scenes
@@ -366,6 +372,58 @@ def test_the_default_tile_is_512_pixels_or_the_band_files_wider_tiles_up_to_1024
     assert tile_px_for(with_blocks((720, 720), (720, 720), (1024, 1024))) == 720  # the most common
 
 
+MONTHS = [f"{year}-{month:02d}" for year in (2021, 2022) for month in (1, 3, 5, 8, 10)]  # one date each
+
+
+@pytest.mark.parametrize(
+    ("periods", "dates"),
+    [(None, 10), (["2021-Q1"], 7), (MONTHS, 6)],
+    ids=["2 periods of 5 dates", "1 period of 2", "10 periods of 1"],
+)
+def test_a_tasks_memory_is_about_what_task_memory_mib_says(scenes, periods, dates):
+    """The estimate behind the tile size and the memory warning, against the larger of a changes task's and a
+    scores task's arrays traced at their largest (over a baseline of 5 dates)."""
+    plan = plan_build(find_scenes(scenes), periods, "2020")
+    assert dates_at_once(plan) == dates
+    for tile_px in (128, 256):
+        full_job = make_jobs(plan, ScoreParameters(), tile_px)[(0, 0)]
+        job, scenes_of_job = _without_scenes(full_job), (full_job.baseline, full_job.periods)
+        changes = changes_task(job, scenes_of_job)  # the first tasks allocate some things once (compiled code)
+        around = [[None] * 3, [None, changes, None], [None] * 3]
+        score_task(job, around)
+        peaks = []
+        for task, args in ((changes_task, scenes_of_job), (score_task, around)):
+            tracemalloc.start()
+            try:
+                task(job, args)
+                peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
+            finally:
+                tracemalloc.stop()
+        assert task_memory_mib(plan, tile_px) == pytest.approx(max(peaks), rel=0.2), (tile_px, peaks)
+
+
+def test_the_tiles_are_halved_while_a_task_would_take_over_half_a_worker_threads_memory(scenes):
+    plan = plan_build(find_scenes(scenes))
+
+    def jp2(scene):  # Sentinel-2's 1024-pixel JPEG 2000 blocks
+        bands = {name: dataclasses.replace(band, block_shape=(1024, 1024)) for name, band in scene.bands.items()}
+        return dataclasses.replace(scene, bands=bands)
+
+    big = dataclasses.replace(
+        plan,
+        grid=dataclasses.replace(plan.grid, width=10980, height=10980),
+        baseline_scenes=tuple(map(jp2, plan.baseline_scenes)),
+        periods=tuple((period, tuple(map(jp2, group))) for period, group in plan.periods),
+    )
+    need = {px: task_memory_mib(big, px) for px in (1024, 512, 256)}
+    assert need[1024] > 3 * need[512] > 9 * need[256]  # the area, and the halo of the scores
+    assert tile_px_for(big) == 1024 and tile_px_for(big, memory_mib=2 * need[1024]) == 1024
+    assert tile_px_for(big, memory_mib=2 * need[1024] * 0.99) == 512
+    assert tile_px_for(big, memory_mib=2 * need[512] * 0.99) == 256
+    assert tile_px_for(big, memory_mib=1.0) == 256  # no smaller than SMALLEST_TILE_PX_FOR_MEMORY
+    assert task_memory_mib(plan, 512) == task_memory_mib(plan, 300)  # the grid is 300 pixels
+
+
 def test_a_build_not_told_a_tile_size_uses_tile_px_for_its_plan_in_the_cogs_and_the_catalog(
     scenes, tmp_path, monkeypatch
 ):
@@ -373,8 +431,9 @@ def test_a_build_not_told_a_tile_size_uses_tile_px_for_its_plan_in_the_cogs_and_
 
     seen = []
 
-    def tile_px_for_plan(plan):
+    def tile_px_for_plan(plan, memory_mib, params):
         seen.append(plan.grid)
+        assert memory_mib > 0 and params.filter_px == 2  # this machine's memory per core; the build's parameters
         return 96
 
     monkeypatch.setattr(activity_build, "tile_px_for", tile_px_for_plan)
@@ -384,6 +443,35 @@ def test_a_build_not_told_a_tile_size_uses_tile_px_for_its_plan_in_the_cogs_and_
         assert dataset.block_shapes == [(96, 96)] and (dataset.width, dataset.height) == (seen[0].width, seen[0].height)
     item = json.loads(next((tmp_path / "act").rglob("activity-2021*.json")).read_text())
     assert item["properties"]["minewatch:parameters"]["tile_px"] == 96
+
+
+def test_a_worker_thread_short_of_memory_gets_smaller_tiles_or_a_warning(scenes, tmp_path, monkeypatch):
+    import layers.activity_build as activity_build
+
+    plan = plan_build(find_scenes(scenes))
+    short_mib = 2 * task_memory_mib(plan, 512) * 0.9  # a 512-pixel tile's task would take over half of it
+    monkeypatch.setattr(activity_build, "memory_per_thread_mib", lambda client: short_mib)
+
+    class Progress:
+        def __init__(self):
+            self.messages = []
+
+        def __call__(self, step, done, total):
+            pass
+
+        def step(self, message):
+            self.messages.append(message)
+
+    for tile_px, block_px in ((None, 256), (512, 512)):
+        progress = Progress()
+        path = build_activity(scenes, tmp_path / str(tile_px), progress=progress, tile_px=tile_px)[0]
+        with rasterio.open(path) as dataset:
+            assert dataset.block_shapes == [(block_px, block_px)]
+        (line,) = [m for m in progress.messages if m.startswith("tiles of")]
+        assert f"tiles of {block_px} pixels" in line and f"of the {short_mib:,.0f} MiB a worker thread has" in line
+        assert ("WARNING" in line) == (tile_px == 512), line
+        if tile_px:
+            assert f"--tile-px 256: about {task_memory_mib(plan, 256):,.0f} MiB" in line
 
 
 def test_default_baseline_and_periods(scenes):
