@@ -13,7 +13,8 @@ This measures both. It copies one of ``bench_activity.py``'s SYNTHETIC scene set
 x 2048 pixels by default, 2 x 2 blocks a 10 m file) as ``bench_tile_size.py`` does:
 JPEG 2000 (lossless, 1024-pixel tiles, the default) or DEFLATE GeoTIFF in 1024-pixel
 blocks (``--format gtiff``). The bbox starts ``--offset-px`` pixels (default 512, half a
-block) east and south of the files' corner and runs to their far corner. On one
+block) east and south of the files' corner and runs to their far corner; its round trip
+through degrees widens it by a few pixels (a 1542-pixel crop for 1536 asked). On one
 ``dask.distributed.LocalCluster`` of one one-thread worker
 (``layers.dask_client.BATCH_SETTINGS``) it builds the crop both ways, alternating, a cold
 round then ``--builds`` warm ones each, and prints each way's grid, its fastest warm

@@ -168,7 +168,8 @@ TASK_GDAL_CACHE_MB = 16
 # values behind the spreads is exact (where overlapping tiles and orbits meet, a pixel can have over 255 a year).
 CHANGE_VALUES = ("loss", "gain", "loss_sd", "gain_sd")  # the float16 fields, as geo.spectral.Evidence names them
 CHANGES_DTYPE = np.dtype([*((name, "f2") for name in CHANGE_VALUES), ("flags", "u1"), ("count", "u2")])
-UNSEEN = np.array((np.nan, np.nan, np.nan, np.nan, 0, 0), dtype=CHANGES_DTYPE)  # beyond the grid: no flag is set
+# beyond the grid or outside the crop: no flag is set
+UNSEEN = np.array((np.nan, np.nan, np.nan, np.nan, 0, 0), dtype=CHANGES_DTYPE)
 TRIM_EVERY_TILES = 4
 # How many changes tasks per thread run_tiles lets run ahead of the tiles the next score waits for: one running and
 # one queued, so that a worker whose changes task ends has its next one (benchmarks/bench_changes_lead.py).
@@ -198,7 +199,8 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class TileJob:
-    """One tile's work: a window of the output grid and the scenes that touch it (file paths only)."""
+    """One tile's work: a window of the output grid and the scenes that touch its part in the crop (file paths
+    only)."""
 
     row: int  # tile index, not pixels
     col: int
@@ -258,8 +260,9 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
     (:func:`_without_scenes`): a build sends them to the workers once
     (:meth:`_Runner.shared`), not in every task.
 
-    Every band of the baseline and of each period is read for exactly the tile (plus a
-    few pixels of SCL around it for the cloud buffer): each date's bands become its NDVI,
+    Every band of the baseline and of each period is read for exactly the tile's part in
+    the crop, :attr:`TileJob.read_window` (plus a few pixels of SCL around it for the cloud
+    buffer; the rest of the tile is :data:`UNSEEN`): each date's bands become its NDVI,
     BSI and water flag in one compiled pass (:func:`geo.spectral.observe`), and each
     period's composites, season pairing and changes one more
     (:func:`geo.spectral.period_evidence`). The river corridor reaches beyond the tile,
@@ -1394,8 +1397,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="W,S,E,N",
         help="area in WGS 84 degrees (west,south,east,north): the STAC API search area, and a crop of any input. "
         "Only the bbox is read and scored; the COGs' grid starts on a corner of the band files' blocks, up to one "
-        "block (10.24 km for Sentinel-2's JPEG 2000 files) west and north of it, nodata there, so that no block is "
-        "decoded twice",
+        "block (10.24 km for Sentinel-2's JPEG 2000 files) west and north of it, nodata there, so that the tiles "
+        "line up with the blocks GDAL decodes",
     )
     parser.add_argument(
         "--exact-bbox",

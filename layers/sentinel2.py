@@ -372,7 +372,8 @@ def output_grid(
     (west, south, east, north in WGS 84 degrees) when one is given.
 
     A crop starts on a corner of that file's blocks (:func:`block_corner`), up to one
-    block west and north of ``bbox``, unless ``exact_bbox``: GDAL decodes a file block by
+    block west and north of ``bbox`` (beyond the files if the block corner is: those
+    pixels are nodata, never read), unless ``exact_bbox``: GDAL decodes a file block by
     block, and a build's tiles start at the grid's corner, so a crop that starts inside a
     block has every tile straddle 2 x 2 blocks, each decoded by up to 4 tiles.
     Sentinel-2's JPEG 2000 tiles are 1024 pixels (10.24 km) wide and slow to decode
@@ -401,8 +402,6 @@ def output_grid(
         rights.append(bounds[2])
         tops.append(bounds[3])
     x0, y0 = anchor.transform.c, anchor.transform.f
-    union_left = x0 + math.floor((min(lefts) - x0) / pixel_m + 1e-6) * pixel_m
-    union_top = y0 - math.floor((y0 - max(tops)) / pixel_m + 1e-6) * pixel_m
     if bbox is not None:
         west, south, east, north = rasterio.warp.transform_bounds("EPSG:4326", crs, *bbox, densify_pts=21)
         lefts, bottoms = [max(min(lefts), west)], [max(min(bottoms), south)]
@@ -412,8 +411,7 @@ def output_grid(
     left = x0 + math.floor((min(lefts) - x0) / pixel_m + 1e-6) * pixel_m
     top = y0 - math.floor((y0 - max(tops)) / pixel_m + 1e-6) * pixel_m
     if bbox is not None and not exact_bbox:
-        corner_left, corner_top = block_corner(anchor, left, top)
-        left, top = max(corner_left, union_left), min(corner_top, union_top)
+        left, top = block_corner(anchor, left, top)  # beyond the files, if it must: nodata, never read
     width = math.ceil((max(rights) - left) / pixel_m - 1e-6)
     height = math.ceil((top - min(bottoms)) / pixel_m - 1e-6)
     return Grid(crs, Affine(pixel_m, 0.0, left, 0.0, -pixel_m, top), int(width), int(height))

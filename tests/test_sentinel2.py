@@ -16,12 +16,14 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+import rasterio.warp
+from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 
 from geo.errors import CRSError, InputError
 from layers.sentinel2 import (
     BandFile,
+    Scene,
     SceneQuery,
     block_corner,
     close_kept_files,
@@ -638,3 +640,31 @@ def test_block_corner_is_the_corner_of_the_tile_block_holding_a_point():
     assert block_corner(band, ORIGIN[0] + 10_240.0, ORIGIN[1] - 10_239.0) == (ORIGIN[0] + 10_240.0, ORIGIN[1])
     for shape in ((1, 10980), (256, 10980), (0, 0)):
         assert block_corner(dataclasses.replace(band, block_shape=shape), *point) == point, shape
+
+
+def test_a_crop_starts_on_a_block_corner_of_the_first_scene_even_beyond_the_files(tmp_path):
+    """Two Sentinel-2-like tiles 30 km wide in 1024-pixel blocks, the second 7 km west and 7 km north of the
+    first: a bbox from 5 km west of the first's corner starts the grid on the first's block corner 10.24 km
+    west of it, beyond the second file (those pixels are never read), not on the files' west edge."""
+    write_scene(tmp_path)
+    (scene,) = find_scenes(tmp_path)
+
+    def placed(dx_m: float, dy_m: float) -> Scene:
+        def band(b: BandFile) -> BandFile:
+            t, size = b.transform, round(30_000 / b.pixel_m)
+            moved = Affine(t.a, t.b, t.c + dx_m, t.d, t.e, t.f + dy_m)
+            return dataclasses.replace(b, transform=moved, width=size, height=size, block_shape=(1024, 1024))
+
+        return dataclasses.replace(scene, bands={name: band(b) for name, b in scene.bands.items()})
+
+    first, second = placed(0, 0), placed(-7_000, 7_000)
+    x0, y0 = ORIGIN
+    box = rasterio.warp.transform_bounds(UTM, "EPSG:4326", x0 - 5_000, y0 - 12_000, x0 + 10_000, y0 - 2_000)
+    grid = output_grid([first, second], box)
+    exact = output_grid([first, second], box, exact_bbox=True)
+    assert (grid.transform.c, grid.transform.f) == (x0 - 10_240, y0)
+    assert x0 - 5_100 < exact.transform.c <= x0 - 5_000 and y0 - 2_000 <= exact.transform.f < y0 - 1_900
+    assert (grid.transform.c + 10 * grid.width, grid.transform.f - 10 * grid.height) == (
+        exact.transform.c + 10 * exact.width,
+        exact.transform.f - 10 * exact.height,
+    )  # the east and south edges stay at the bbox
