@@ -1148,7 +1148,7 @@ def build_activity(
             background_work: list[concurrent.futures.Future] = []
 
             def start_background() -> None:
-                background_work.append(background.submit(_catalog, staging, plan, params, tile_px, source))
+                background_work.append(background.submit(_catalog, staging, plan, params, tile_px, source, query.bbox))
                 background_work.append(background.submit(writers.prepare))
 
             run_tiles(jobs, runner, writers.add, progress, started=start_background)
@@ -1266,8 +1266,18 @@ def _save_catalog(catalog, seconds: float) -> None:
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
 
 
-def _catalog(folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: int, source: dict | None = None):
+def _catalog(
+    folder: Path,
+    plan: BuildPlan,
+    params: ScoreParameters,
+    tile_px: int,
+    source: dict | None = None,
+    asked_bbox: tuple[float, float, float, float] | None = None,
+):
     """The STAC catalog of the period COGs in ``folder`` with their provenance, validated, not yet written.
+
+    With ``asked_bbox`` (``--bbox``) the items record it, and, where the grid starts west or north of it
+    (:attr:`BuildPlan.crop`), the window of the COGs that was read and scored, ``[column, row, width, height]``.
 
     It depends on the plan only, not on the COGs' contents: the build prepares it while
     the COGs are written.
@@ -1303,6 +1313,8 @@ def _catalog(folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: in
                 "minewatch:build_seconds": 0.0,  # set by _save_catalog
                 "proj:code": _crs_code(plan.grid),
                 **({"minewatch:scene_search": source} if source else {}),
+                **({"minewatch:bbox": list(asked_bbox)} if asked_bbox else {}),
+                **({"minewatch:data_window": _window_list(plan.crop)} if plan.crop else {}),
             },
         )
         item.add_asset(
@@ -1319,6 +1331,10 @@ def _catalog(folder: Path, plan: BuildPlan, params: ScoreParameters, tile_px: in
     catalog.make_all_asset_hrefs_relative()
     _validate_stac(catalog)
     return catalog
+
+
+def _window_list(window: Window) -> list[int]:
+    return [int(window.col_off), int(window.row_off), int(window.width), int(window.height)]
 
 
 def _validate_stac(catalog) -> None:

@@ -407,9 +407,14 @@ def test_a_crop_starts_on_a_corner_of_the_files_blocks_and_scores_as_the_exact_c
     )  # the first tiles lie wholly outside the bbox
     np.testing.assert_array_equal(read_scores(small_tiles), scores)
     with open(builds[False].parent / "activity-2021" / "activity-2021.json") as file:
-        item_bbox = json.load(file)["bbox"]  # the footprint of the data: the exact crop's
+        item = json.load(file)
     exact_bounds = rasterio.warp.transform_bounds(exact.crs, "EPSG:4326", *exact.bounds)
-    assert item_bbox == pytest.approx(exact_bounds, abs=1e-6)
+    assert item["bbox"] == pytest.approx(exact_bounds, abs=1e-6)  # the footprint of the data: the exact crop's
+    assert item["properties"]["minewatch:bbox"] == list(bbox)
+    assert item["properties"]["minewatch:data_window"] == [west_px, north_px, exact.width, exact.height]
+    with open(builds[True].parent / "activity-2021" / "activity-2021.json") as file:
+        exact_item = json.load(file)["properties"]
+    assert exact_item["minewatch:bbox"] == list(bbox) and "minewatch:data_window" not in exact_item
 
 
 def build_args(url: str, out: Path, *more: str) -> list[str]:
