@@ -236,14 +236,14 @@ class TileJob:
     @property
     def read_window(self) -> Window | None:
         """The part of :attr:`window` inside :attr:`crop`, which the tile reads and scores (None: no part)."""
-        window = self.window
-        if self.crop is None:
-            return window
-        crop = self.crop
-        top, left = max(window.row_off, crop.row_off), max(window.col_off, crop.col_off)
-        bottom = min(window.row_off + window.height, crop.row_off + crop.height)
-        right = min(window.col_off + window.width, crop.col_off + crop.width)
-        return Window(left, top, right - left, bottom - top) if bottom > top and right > left else None
+        return _in_crop(self.window, self.crop)
+
+
+def _in_crop(window: Window, crop: Window | None) -> Window | None:
+    """The part of ``window`` inside ``crop`` (all of it without a crop; None: no part)."""
+    if crop is None:
+        return window
+    return rasterio.windows.intersection(window, crop) if rasterio.windows.intersect(window, crop) else None
 
 
 def tile_window(grid: Grid, tile_px: int, row: int, col: int) -> Window:
@@ -904,7 +904,7 @@ def tile_px_for(plan: BuildPlan, memory_mib: float | None = None, params: ScoreP
         band.block_shape[1]
         for s in scenes
         for band in s.bands.values()
-        if math.isclose(band.pixel_m, pixel_m) and 4 * band.block_shape[0] >= band.block_shape[1] > 0
+        if math.isclose(band.pixel_m, pixel_m) and band.tiled
     )
     width = DEFAULT_TILE_PX
     if widths:
@@ -915,8 +915,13 @@ def tile_px_for(plan: BuildPlan, memory_mib: float | None = None, params: ScoreP
         and width > SMALLEST_TILE_PX_FOR_MEMORY
         and task_memory_mib(plan, width, params) > TASK_MEMORY_SHARE * memory_mib
     ):
-        width = max(-(-width // 32) * 16, SMALLEST_TILE_PX_FOR_MEMORY)  # half, a multiple of 16
+        width = max(_half_tile_px(width), SMALLEST_TILE_PX_FOR_MEMORY)
     return width
+
+
+def _half_tile_px(tile_px: int) -> int:
+    """Half ``tile_px``, rounded up to a multiple of 16 (:func:`check_tile_px`), at least :data:`MIN_TILE_PX`."""
+    return max(-(-tile_px // 32) * 16, MIN_TILE_PX)
 
 
 def _tile_message(
@@ -932,7 +937,7 @@ def _tile_message(
         return message
     message += f" of the {memory_mib:,.0f} MiB a worker thread has"
     if need > TASK_MEMORY_SHARE * memory_mib:
-        smaller = max(tile_px // 2 // 16 * 16, 64)
+        smaller = _half_tile_px(tile_px)
         message += (
             f"; WARNING: that is more than {TASK_MEMORY_SHARE:.0%} of it, a worker may run out of memory "
             f"(--tile-px {smaller}: about {task_memory_mib(plan, smaller, params):,.0f} MiB; or give it more memory)"
@@ -997,13 +1002,18 @@ def make_jobs(
     jobs = {}
     for row in range(math.ceil(grid.height / tile_px)):
         for col in range(math.ceil(grid.width / tile_px)):
-            job = TileJob(
+            window = _in_crop(tile_window(grid, tile_px, row, col), plan.crop)  # what the tile reads
+
+            def touching(scenes: tuple[Scene, ...], window: Window | None = window) -> tuple[Scene, ...]:
+                return tuple(s for s in scenes if window and _overlaps(footprints[s.scene_id], window))
+
+            jobs[(row, col)] = TileJob(
                 row=row,
                 col=col,
                 tile_px=tile_px,
                 grid=grid,
-                baseline=(),
-                periods=(),
+                baseline=touching(plan.baseline_scenes),
+                periods=tuple((p.label, touching(group)) for p, group in plan.periods),
                 params=params,
                 buffer_px=params.pixels(params.cloud_buffer_m, pixel_m),
                 corridor_px=corridor_px,
@@ -1011,16 +1021,6 @@ def make_jobs(
                 reach_px=reach_px,
                 session=session,
                 crop=plan.crop,
-            )
-            window = job.read_window
-
-            def touching(scenes: tuple[Scene, ...], window: Window | None = window) -> tuple[Scene, ...]:
-                return tuple(s for s in scenes if window and _overlaps(footprints[s.scene_id], window))
-
-            jobs[(row, col)] = dataclasses.replace(
-                job,
-                baseline=touching(plan.baseline_scenes),
-                periods=tuple((p.label, touching(group)) for p, group in plan.periods),
             )
     return jobs
 

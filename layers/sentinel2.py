@@ -184,6 +184,13 @@ class BandFile:
         """Pixel width in CRS units (metres for the UTM grids of Sentinel-2)."""
         return abs(self.transform.a)
 
+    @property
+    def tiled(self) -> bool:
+        """Whether the blocks are known and are tiles: at least a quarter as high as wide. Strips are not: every
+        window across a file decodes the same strips wherever it starts and however wide it is."""
+        rows, columns = self.block_shape
+        return columns > 0 and 4 * rows >= columns
+
     def bounds(self) -> tuple[float, float, float, float]:
         """``(left, bottom, right, top)`` in the file's CRS."""
         left, top = self.transform.c, self.transform.f
@@ -401,13 +408,13 @@ def output_grid(
         bottoms.append(bounds[1])
         rights.append(bounds[2])
         tops.append(bounds[3])
-    x0, y0 = anchor.transform.c, anchor.transform.f
     if bbox is not None:
         west, south, east, north = rasterio.warp.transform_bounds("EPSG:4326", crs, *bbox, densify_pts=21)
         lefts, bottoms = [max(min(lefts), west)], [max(min(bottoms), south)]
         rights, tops = [min(max(rights), east)], [min(max(tops), north)]
         if lefts[0] >= rights[0] or bottoms[0] >= tops[0]:
             raise InputError(f"{LAYER}: the scenes do not cover --bbox {','.join(f'{v:g}' for v in bbox)}")
+    x0, y0 = anchor.transform.c, anchor.transform.f
     left = x0 + math.floor((min(lefts) - x0) / pixel_m + 1e-6) * pixel_m
     top = y0 - math.floor((y0 - max(tops)) / pixel_m + 1e-6) * pixel_m
     if bbox is not None and not exact_bbox:
@@ -419,14 +426,10 @@ def output_grid(
 
 def block_corner(band: BandFile, x: float, y: float) -> tuple[float, float]:
     """The top-left corner of the block of ``band`` that holds the point ``(x, y)`` (in its CRS), where the
-    band's blocks are tiles; else ``(x, y)``.
-
-    Strips (blocks less than a quarter as high as wide) and blocks not known give no
-    corner: a tile decodes the same strips wherever it starts.
-    """
-    rows, columns = band.block_shape
-    if not rows or not columns or 4 * rows < columns:
+    band's blocks are tiles (:attr:`BandFile.tiled`); else ``(x, y)``."""
+    if not band.tiled:
         return x, y
+    rows, columns = band.block_shape
     step_x, step_y = columns * abs(band.transform.a), rows * abs(band.transform.e)
     x0, y0 = band.transform.c, band.transform.f
     return x0 + math.floor((x - x0) / step_x + 1e-9) * step_x, y0 - math.floor((y0 - y) / step_y + 1e-9) * step_y
