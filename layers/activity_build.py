@@ -42,8 +42,8 @@ while the client opens them; the scenes (paths and georeferencing) go to every w
 once per build (:meth:`_Runner.shared`), the intermediate results stay on the workers
 (tasks are given the futures) and only the finished scores come back to the client,
 already compressed as blocks of the output COGs (:func:`layers.cog_writer.encode_tile`);
-the overview tiles are tasks too (:func:`overviews_task`, from the compressed tiles
-below them). The changes (11 bytes a pixel and period, :data:`CHANGES_DTYPE`) of about
+the overview tiles are tasks too, one per period (:func:`overviews_task`, from the
+compressed tiles below them). The changes (11 bytes a pixel and period, :data:`CHANGES_DTYPE`) of about
 one row of tiles and the edge strips of two rows are held at a time (on the workers, or
 in this process when run in process): that grows with the scene's width (about 18 MB
 per 10 km of width for two periods), not with its area. The client spools the
@@ -353,21 +353,18 @@ def encoded_scores_task(job: TileJob, changes_around: list[list]) -> list[Encode
 
 
 def overviews_task(children: list[list], shape: tuple[int, int], tile_px: int) -> list[EncodedTile]:
-    """Step 4: an overview tile of every period's COG, ``shape`` pixels, from the 2 x 2 tiles below it
-    (``children``: what :func:`encoded_scores_task` or this task returned for them, None beyond the grid).
+    """Step 4: an overview tile of one period's COG, ``shape`` pixels, from the 2 x 2 tiles below it.
 
-    ``children`` is a plain nested list so that Dask hands the task the results, not their futures.
+    ``children`` holds, row by row, a ``[result, index]`` pair per tile below (None beyond the grid):
+    what :func:`encoded_scores_task` (every period's tiles) or this task (one) returned for it, and
+    which of those tiles is this period's. Returns a list of that one tile, as the scores do.
+
+    One task per period, so that the periods' top overview tiles, made once everything below is done,
+    are made at once on as many workers. ``children`` is a plain nested list so that Dask hands the task
+    the results, not their futures.
     """
-    periods = len(next(child for row in children for child in row if child is not None))
-    return [
-        overview_tile(
-            [[child[period] if child is not None else None for child in row] for row in children],
-            shape,
-            tile_px,
-            NODATA,
-        )
-        for period in range(periods)
-    ]
+    tiles = [[child[0][child[1]] if child is not None else None for child in row] for row in children]
+    return [overview_tile(tiles, shape, tile_px, NODATA)]
 
 
 @contextmanager
@@ -644,20 +641,20 @@ PRIORITY = {EDGES: 2, OVERVIEWS: 2, CHANGES: 1, SCORES: 0}
 def run_tiles(
     jobs: dict[tuple[int, int], TileJob],
     runner: _Runner,
-    on_tile: Callable[[int, int, int, list[EncodedTile]], None],
+    on_tile: Callable[[int, int, int, int, EncodedTile], None],
     progress: Progress | None = None,
     started: Callable[[], None] | None = None,
 ) -> None:
-    """Run the steps of every tile, keeping few tiles in flight; ``on_tile(level, row, col, tiles)`` gets each
-    finished tile of the output COGs (one :class:`~layers.cog_writer.EncodedTile` per period), overviews too.
+    """Run the steps of every tile, keeping few tiles in flight; ``on_tile(period, level, row, col, tile)`` gets
+    each finished tile of each period's COG (an :class:`~layers.cog_writer.EncodedTile`), overviews too.
     ``started()`` is called once, when the first tasks have been submitted: work of this process's own
     that starts then does not hold the GIL while the first tasks are sent (Python-heavy work in another
     thread, started before, delayed them measurably on small builds).
 
     Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
     scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges),
-    and the overview tiles above them (:func:`overviews_task`, once the 2 x 2 tiles below
-    are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order. The changes run
+    and the overview tiles above them (:func:`overviews_task`, one per period, once the 2 x 2
+    tiles below are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order. The changes run
     ahead of the scores by the tiles the next score waits for (up to the tile below right of
     it) and :data:`CHANGES_QUEUED_PER_THREAD` more per thread, so that a worker whose
     changes task ends need not wait for the next score to be freed before it gets another. A
@@ -668,8 +665,10 @@ def run_tiles(
     """
     order = sorted(jobs)
     first = jobs[order[0]]
-    pyramid = Pyramid(first.grid.width, first.grid.height, first.tile_px)
-    total, to_write = len(order), pyramid.tiles()
+    periods = len(first.periods)
+    pyramids = [Pyramid(first.grid.width, first.grid.height, first.tile_px) for _ in range(periods)]
+    total = len(order)
+    to_write = total + sum(pyramid.tiles() - total for pyramid in pyramids)  # score tasks, overview tasks
     rows, columns = (max(key[axis] for key in order) + 1 for axis in (0, 1))
     results: list[dict] = [{}, {}]  # changes and edges of finished tiles: runner handles
     cursor = {CHANGES: 0, SCORES: 0}  # the next tile of each, as its index in order
@@ -705,13 +704,15 @@ def run_tiles(
             for future in runner.wait_any(list(pending)):
                 stage, key = pending.pop(future)
                 if stage in (SCORES, OVERVIEWS):
-                    level, row, col = (0, *key) if stage == SCORES else key
-                    on_tile(level, row, col, future.result())
                     written += 1
-                    above = pyramid.arrived(level, row, col, runner.handle(future))
-                    if above is not None:
-                        overview = _submit_overview(runner, above, first.tile_px)
-                        pending[overview] = (OVERVIEWS, (above.level, above.row, above.col))
+                    tiles, handle = future.result(), runner.handle(future)
+                    level, row, col = (0, *key) if stage == SCORES else key[1:]
+                    for index, period in enumerate(range(periods) if stage == SCORES else key[:1]):
+                        on_tile(period, level, row, col, tiles[index])
+                        above = pyramids[period].arrived(level, row, col, [handle, index])
+                        if above is not None:
+                            overview = _submit_overview(runner, above, first.tile_px)
+                            pending[overview] = (OVERVIEWS, (period, above.level, above.row, above.col))
                     if stage == SCORES:
                         scored += 1
                         if runner.client is not None and scored % TRIM_EVERY_TILES == 0:
@@ -752,7 +753,7 @@ def _submit(runner: _Runner, stage: int, job: TileJob, results: list[dict]):
 
 
 def _submit_overview(runner: _Runner, above: OverviewJob, tile_px: int):
-    """Start :func:`overviews_task` for an overview tile whose 2 x 2 tiles below are all done."""
+    """Start :func:`overviews_task` for one period's overview tile whose 2 x 2 tiles below are all done."""
     children = [list(pair) for pair in above.children]  # plain lists: Dask hands the task results, not futures
     return runner.submit(overviews_task, children, above.shape, tile_px, priority=PRIORITY[OVERVIEWS])
 
@@ -1177,7 +1178,10 @@ def _describe_on_workers(client, session: str, requests: list[DescribeRequest]) 
     futures = [
         client.submit(describe_task, requests[i : i + size], session, pure=False) for i in range(0, len(requests), size)
     ]
-    return [result for future in futures for result in future.result()]
+    for future in futures:  # waits for each; its results stay on the worker
+        if future.exception() is not None:
+            future.result()  # raises: the first error in file order, whichever task failed first
+    return [result for results in client.gather(futures) for result in results]  # one round trip for all
 
 
 class _CogWriters:
@@ -1192,10 +1196,9 @@ class _CogWriters:
     def __enter__(self) -> _CogWriters:
         return self
 
-    def add(self, level: int, row: int, col: int, tiles: list[EncodedTile]) -> None:
-        """Take one tile of every period's COG (:func:`encoded_scores_task`, :func:`overviews_task`)."""
-        for writer, tile in zip(self.writers, tiles, strict=True):
-            writer.add(level, row, col, tile.data)
+    def add(self, period: int, level: int, row: int, col: int, tile: EncodedTile) -> None:
+        """Take one tile of a period's COG (from :func:`encoded_scores_task` or :func:`overviews_task`)."""
+        self.writers[period].add(level, row, col, tile.data)
 
     def prepare(self) -> None:
         """Make every COG's header tags ahead (:meth:`layers.cog_writer.CogWriter.prepare`)."""
@@ -1373,13 +1376,20 @@ def _crs_code(grid: Grid) -> str | None:
 
 def software_versions() -> dict[str, str]:
     """Python, GDAL and package versions, for the catalog's provenance."""
+    return dict(_versions_loaded())
+
+
+@functools.cache
+def _versions_loaded() -> tuple[tuple[str, str], ...]:
+    """Looked up once per process (about 3 ms: each package's metadata is found on disk): the code a process
+    has loaded does not change, even if a package is upgraded on disk meanwhile."""
     versions = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__}
     for name in ("minewatch", *VERSIONED_PACKAGES):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    return versions
+    return tuple(versions.items())
 
 
 # ----------------------------------------------------------------------------- command line

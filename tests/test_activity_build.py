@@ -269,13 +269,7 @@ def test_a_file_the_workers_cannot_use_is_refused_as_in_process(scenes, cluster,
     broken_scenes = tmp_path / "scenes"
     shutil.copytree(scenes, broken_scenes)
     band = next(broken_scenes.glob("*_20210310_B03_10m.tif"))
-    with rasterio.open(band) as dataset:
-        values = dataset.read()
-    band.unlink()
-    with rasterio.open(
-        band, "w", driver="GTiff", width=values.shape[2], height=values.shape[1], count=1, dtype=values.dtype
-    ) as plain:  # a TIFF without CRS or georeferencing
-        plain.write(values)
+    _strip_georeferencing(band)
     errors = []
     for scheduler in (cluster.scheduler_address, None):  # on the cluster the workers describe the files
         with pytest.raises(CRSError, match=re.escape(band.name)) as raised:
@@ -283,6 +277,33 @@ def test_a_file_the_workers_cannot_use_is_refused_as_in_process(scenes, cluster,
         errors.append(str(raised.value))
     assert errors[0] == errors[1] and "no coordinate reference system" in errors[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+def test_of_two_files_the_workers_cannot_use_the_first_in_order_is_named(scenes, cluster, tmp_path):
+    """The workers describe the files in two runs at once; whichever fails first, the error is the first file's."""
+    from geo.errors import CRSError
+
+    broken_scenes = tmp_path / "scenes"
+    shutil.copytree(scenes, broken_scenes)
+    # 15 dates of 7 files, described in two runs of 53 (by date): the 8th date's B03 ends the first run and the
+    # 9th date's begins the second, which so fails first
+    first, second = sorted(broken_scenes.glob("*_B03_10m.tif"))[7:9]
+    for band in (first, second):
+        _strip_georeferencing(band)
+    with pytest.raises(CRSError, match=re.escape(first.name)):
+        build_activity(broken_scenes, tmp_path / "out", scheduler=cluster.scheduler_address, tile_px=TILE_PX)
+
+
+def _strip_georeferencing(band: Path) -> None:
+    """Rewrite ``band`` as a plain TIFF of the same pixels, without CRS or georeferencing."""
+    with rasterio.open(band) as dataset:
+        values = dataset.read()
+    band.unlink()
+    with rasterio.open(
+        band, "w", driver="GTiff", width=values.shape[2], height=values.shape[1], count=1, dtype=values.dtype
+    ) as plain:
+        plain.write(values)
 
 
 def test_a_band_that_cannot_be_read_on_the_cluster_is_one_line_and_exit_2(scenes, cluster, tmp_path, capsys):
