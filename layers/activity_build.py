@@ -363,8 +363,15 @@ def overviews_task(children: list[list], shape: tuple[int, int], tile_px: int) -
     are made at once on as many workers. ``children`` is a plain nested list so that Dask hands the task
     the results, not their futures.
     """
-    tiles = [[child[0][child[1]] if child is not None else None for child in row] for row in children]
-    return [overview_tile(tiles, shape, tile_px, NODATA)]
+    return [overview_tile([[_period_tile(child) for child in row] for row in children], shape, tile_px, NODATA)]
+
+
+def _period_tile(child: list | None) -> EncodedTile | None:
+    """The tile a ``[result, index]`` pair of :func:`overviews_task` names (None beyond the grid)."""
+    if child is None:
+        return None
+    tiles, index = child
+    return tiles[index]
 
 
 @contextmanager
@@ -668,7 +675,8 @@ def run_tiles(
     periods = len(first.periods)
     pyramids = [Pyramid(first.grid.width, first.grid.height, first.tile_px) for _ in range(periods)]
     total = len(order)
-    to_write = total + sum(pyramid.tiles() - total for pyramid in pyramids)  # score tasks, overview tasks
+    # a score task per tile (it makes every period's tile), an overview task per period's overview tile
+    to_write = total + sum(pyramid.tiles() - total for pyramid in pyramids)
     rows, columns = (max(key[axis] for key in order) + 1 for axis in (0, 1))
     results: list[dict] = [{}, {}]  # changes and edges of finished tiles: runner handles
     cursor = {CHANGES: 0, SCORES: 0}  # the next tile of each, as its index in order
@@ -706,8 +714,12 @@ def run_tiles(
                 if stage in (SCORES, OVERVIEWS):
                     written += 1
                     tiles, handle = future.result(), runner.handle(future)
-                    level, row, col = (0, *key) if stage == SCORES else key[1:]
-                    for index, period in enumerate(range(periods) if stage == SCORES else key[:1]):
+                    if stage == SCORES:  # every period's tile, in period order
+                        (level, row, col), made = (0, *key), range(periods)
+                    else:  # one period's
+                        period, level, row, col = key
+                        made = [period]
+                    for index, period in enumerate(made):
                         on_tile(period, level, row, col, tiles[index])
                         above = pyramids[period].arrived(level, row, col, [handle, index])
                         if above is not None:

@@ -95,6 +95,17 @@ def read_scores(path: Path) -> np.ndarray:
         return dataset.read(1, masked=True).astype(np.float32).filled(np.nan)
 
 
+def read_levels(path: Path) -> list[np.ndarray]:
+    """The full resolution and every overview of a COG, as stored (nodata included)."""
+    with rasterio.open(path) as dataset:
+        levels = [dataset.read(1)]
+        overviews = len(dataset.overviews(1))
+    for level in range(overviews):
+        with rasterio.open(path, OVERVIEW_LEVEL=level) as overview:
+            levels.append(overview.read(1))
+    return levels
+
+
 def class_mask(summary: dict, layer: np.ndarray, name: str) -> np.ndarray:
     return (layer & summary["bits"][name]) > 0
 
@@ -155,6 +166,19 @@ def test_outputs_are_valid_cogs_with_nodata_and_the_synthetic_tag(built):
             assert dataset.tags()["PERIOD"] == period and dataset.tags()["BASELINE"] == "2020"
             values = dataset.read(1, masked=True)
             assert values.min() >= 0 and values.max() <= 1
+
+
+def test_each_periods_overviews_are_its_own_scores_halved(built):
+    """Each overview task makes one period's tile: a tile given to the wrong period's COG would fail here."""
+    from layers.cog_writer import reduce_half
+
+    full = {period: read_scores(built / f"{period}.tif") for period in ("2021", "2022")}
+    assert not np.array_equal(full["2021"], full["2022"], equal_nan=True)  # so a swap shows
+    for period in full:
+        levels = read_levels(built / f"{period}.tif")
+        assert len(levels) > 1
+        for below, level in zip(levels, levels[1:], strict=False):
+            np.testing.assert_array_equal(level, reduce_half(below, -9999.0))
 
 
 def test_stac_catalog_validates_and_carries_periods_and_provenance(built, scenes):
@@ -222,7 +246,8 @@ def test_a_dask_cluster_gives_the_same_rasters_as_in_process(built, scenes, clus
     assert any(isinstance(m, str) and cluster.scheduler_address in m for m in messages)
     assert ("scoring tiles", 9, 9) in messages
     for path in paths:
-        np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
+        for on_dask, in_process in zip(read_levels(path), read_levels(built / path.name), strict=True):
+            np.testing.assert_array_equal(on_dask, in_process)  # the overviews too
 
 
 def test_a_crop_on_a_dask_cluster_gives_the_rasters_of_the_crop_in_process(scenes, cluster, tmp_path):
