@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
 from geo.errors import MinewatchError
 from geo.flags import FLAG_TYPES
 from layers.progress import ConsoleProgress
+from layers.versions import software_versions
 
 DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
 EXIT_BAD_INPUT = 2
@@ -296,24 +295,10 @@ def analyze_inputs(args: argparse.Namespace, progress: ConsoleProgress):
         "field_mappings": args.field,
         "periods": [r.period.label for r in rasters],
         "area_crs": analysis.provenance.get("area_crs"),
-        "software": software_versions(),
+        "software": software_versions(VERSIONED_PACKAGES),
         "notes": concessions.notes,
     }
     return analysis
-
-
-def software_versions() -> dict[str, str]:
-    """Python, GDAL, PROJ and package versions, for provenance.json."""
-    import pyproj
-    import rasterio
-
-    versions = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__, "proj": pyproj.proj_version_str}
-    for name in VERSIONED_PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def run_analyze(args: argparse.Namespace) -> int:

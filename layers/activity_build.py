@@ -69,11 +69,9 @@ import ctypes
 import dataclasses
 import datetime as dt
 import functools
-import importlib.metadata
 import itertools
 import math
 import os
-import platform
 import sys
 import time
 import uuid
@@ -141,6 +139,7 @@ from layers.sentinel2 import (
     read_reflectance,
     read_scl,
 )
+from layers.versions import software_versions
 
 DEFAULT_TILE_PX = 512  # unless the band files' blocks are wider (tile_px_for)
 SMALLEST_TILE_PX_FOR_MEMORY = 256  # tile_px_for halves the tiles down to this when a task would not fit
@@ -1306,7 +1305,7 @@ def _catalog(
         "built by minewatch build-activity from Sentinel-2 L2A scenes.",
     )
     geometry, bbox = _footprint_lonlat(plan.data_grid)  # where the COGs have data
-    software = software_versions()
+    software = software_versions(VERSIONED_PACKAGES)
     for period, scenes in plan.periods:
         item = pystac.Item(
             id=f"activity-{period.label}",
@@ -1384,24 +1383,6 @@ def _signed_area(ring: list[list[float]]) -> float:
 def _crs_code(grid: Grid) -> str | None:
     epsg = grid.crs.to_epsg(min_confidence=90)
     return f"EPSG:{epsg}" if epsg else None
-
-
-def software_versions() -> dict[str, str]:
-    """Python, GDAL and package versions, for the catalog's provenance."""
-    return dict(_versions_loaded())
-
-
-@functools.cache
-def _versions_loaded() -> tuple[tuple[str, str], ...]:
-    """Looked up once per process (about 3 ms: each package's metadata is found on disk): the code a process
-    has loaded does not change, even if a package is upgraded on disk meanwhile."""
-    versions = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__}
-    for name in ("minewatch", *VERSIONED_PACKAGES):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return tuple(versions.items())
 
 
 # ----------------------------------------------------------------------------- command line
