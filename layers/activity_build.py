@@ -85,6 +85,7 @@ import numpy as np
 import rasterio
 import rasterio.warp
 import rasterio.windows
+import shapely
 from pyproj import Transformer
 from rasterio.windows import Window
 
@@ -306,12 +307,17 @@ def changes_task(job: TileJob, scenes: tuple) -> np.ndarray:
 def edges_task(job: TileJob, changes: np.ndarray):
     """Step 2: what the neighbouring tiles need of a tile's changes: its edges, :attr:`TileJob.halo_px` wide.
 
-    Returns an :class:`_Edges` (or the whole array when the tile is too small to have
-    four separate edges). On a Dask cluster it runs where the changes are, so only these
-    strips travel to the workers that score the neighbours.
+    Returns an :class:`_Edges` of the edges that face a neighbour in the grid (or the whole
+    array when the tile is too small to have four separate edges). On a Dask cluster it
+    runs where the changes are, so only these strips travel to the workers that score the
+    neighbours: half a tile's four strips on a grid of 2 x 2 tiles.
     """
     halo = job.halo_px
-    return _Edges(changes, halo) if min(changes.shape[-2:]) > 2 * halo else changes
+    if min(changes.shape[-2:]) <= 2 * halo:
+        return changes
+    rows, columns = (math.ceil(size / job.tile_px) for size in (job.grid.height, job.grid.width))
+    facing = (job.row > 0, job.row < rows - 1, job.col > 0, job.col < columns - 1)
+    return _Edges(changes, halo, facing)
 
 
 def score_task(job: TileJob, changes_around: list[list]) -> np.ndarray:
@@ -498,37 +504,43 @@ def _assemble(around: list[list[np.ndarray | None]], halo: int, fill) -> np.ndar
 
 
 class _Edges:
-    """The strips ``halo`` pixels wide along the four edges of a tile's array: all its neighbours need of it.
+    """The strips ``halo`` pixels wide along the edges of a tile's array: all its neighbours need of it.
 
     Once a tile's own scores are submitted, the client keeps only these, so it holds full
-    intermediate arrays for about one row of tiles instead of three.
+    intermediate arrays for about one row of tiles instead of three. ``facing`` (top, bottom,
+    left, right) says which edges have a neighbour to take them; the others are not kept. A
+    diagonal neighbour takes its corner from the top or the bottom strip, which it faces too.
     """
 
-    def __init__(self, values: np.ndarray, halo: int):
+    def __init__(self, values: np.ndarray, halo: int, facing: tuple[bool, bool, bool, bool] = (True,) * 4):
         self.shape = values.shape
         self.dtype = values.dtype
         self.halo = halo
-        self.top, self.bottom = values[..., :halo, :].copy(), values[..., -halo:, :].copy()
-        self.left, self.right = values[..., :, :halo].copy(), values[..., :, -halo:].copy()
+        top, bottom, left, right = facing
+        self.top = values[..., :halo, :].copy() if top else None
+        self.bottom = values[..., -halo:, :].copy() if bottom else None
+        self.left = values[..., :, :halo].copy() if left else None
+        self.right = values[..., :, -halo:].copy() if right else None
 
     def __sizeof__(self) -> int:
         """Bytes held, strips included: what ``dask.sizeof`` (and so a worker's managed memory, which it spills
         and limits) counts for an object it does not know, where the default counts the bare object only."""
-        return object.__sizeof__(self) + sum(strip.nbytes for strip in (self.top, self.bottom, self.left, self.right))
+        strips = (self.top, self.bottom, self.left, self.right)
+        return object.__sizeof__(self) + sum(strip.nbytes for strip in strips if strip is not None)
 
     def take(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """``values[..., r0:r1, c0:c1]`` of the original array, which must lie within one strip."""
+        """``values[..., r0:r1, c0:c1]`` of the original array, which must lie within one strip kept."""
         height, width = self.shape[-2:]
         halo = self.halo
-        if r1 <= halo:
+        if r1 <= halo and self.top is not None:
             return self.top[..., r0:r1, c0:c1]
-        if r0 >= height - halo:
+        if r0 >= height - halo and self.bottom is not None:
             return self.bottom[..., r0 - (height - halo) : r1 - (height - halo), c0:c1]
-        if c1 <= halo:
+        if c1 <= halo and self.left is not None:
             return self.left[..., r0:r1, c0:c1]
-        if c0 >= width - halo:
+        if c0 >= width - halo and self.right is not None:
             return self.right[..., r0:r1, c0 - (width - halo) : c1 - (width - halo)]
-        raise ValueError(f"rows {r0}:{r1}, columns {c0}:{c1} are not within {halo} pixels of an edge")
+        raise ValueError(f"rows {r0}:{r1}, columns {c0}:{c1} are not within {halo} pixels of an edge kept")
 
 
 def _take(part, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
@@ -581,6 +593,20 @@ class _Runner:
         future = self.client.submit(function, *args, pure=False, priority=priority)
         self.finished.add(future)
         return future
+
+    def submit_many(self, function, arguments: list[tuple], priority: int = 0) -> list:
+        """:meth:`submit` of ``function`` for each tuple of ``arguments``; returns their futures in order.
+
+        On a cluster they go to the scheduler as one graph (``Client.map``): a submission costs
+        the client and the scheduler about a millisecond of CPU each, in the process whose cores
+        the workers share, and tasks submitted together start together on every worker.
+        """
+        if self.client is None or not arguments:
+            return [self.submit(function, *args, priority=priority) for args in arguments]
+        futures = self.client.map(function, *zip(*arguments, strict=True), pure=False, priority=priority)
+        for future in futures:
+            self.finished.add(future)
+        return futures
 
     def shared(self, value):
         """``value`` as an argument of many tasks: in this process itself; on a cluster, a future of it on every worker.
@@ -653,9 +679,10 @@ def run_tiles(
 ) -> None:
     """Run the steps of every tile, keeping few tiles in flight; ``on_tile(period, level, row, col, tile)`` gets
     each finished tile of each period's COG (an :class:`~layers.cog_writer.EncodedTile`), overviews too.
-    ``started()`` is called once, when the first tasks have been submitted: work of this process's own
-    that starts then does not hold the GIL while the first tasks are sent (Python-heavy work in another
-    thread, started before, delayed them measurably on small builds).
+    ``started()`` is called once, when the first tasks are back and what they freed is submitted: work
+    of this process's own that starts then does not hold the GIL while the first tasks are sent to the
+    workers (Python-heavy work in another thread, started with them, delayed the second worker's first
+    task on small builds: ``benchmarks/HISTORY.md``, session 15).
 
     Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
     scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges),
@@ -667,7 +694,8 @@ def run_tiles(
     tile's changes are dropped once its score is submitted, its edges once the last score
     that takes them (the tile below right's) is: about one row of tiles' changes and two of
     edges are held. On a cluster the intermediate results stay on the workers (tasks get the
-    futures), so this process receives only the compressed tiles.
+    futures), so this process receives only the compressed tiles. The tasks that one round frees
+    are submitted together (:meth:`_Runner.submit_many`), a graph per step.
     """
     order = sorted(jobs)
     first = jobs[order[0]]
@@ -697,17 +725,18 @@ def run_tiles(
     try:
         while written < to_write:
             for stage in (SCORES, CHANGES):
-                while len(pending) < slots and cursor[stage] < total:
+                keys = []
+                while len(pending) + len(keys) < slots and cursor[stage] < total:
                     key = order[cursor[stage]]
                     if not ready(stage, key):
                         break
-                    pending[_submit(runner, stage, jobs[key], results)] = (stage, key)
+                    keys.append(key)
                     cursor[stage] += 1
+                for future, key in zip(_submit(runner, stage, [jobs[key] for key in keys], results), keys, strict=True):
+                    pending[future] = (stage, key)
                     if stage == SCORES:  # its score task holds the changes now
                         del results[CHANGES][key]
-            if started is not None:
-                started()
-                started = None
+            overviews, edges = [], []  # what this round's finished tasks free, submitted together
             for future in runner.wait_any(list(pending)):
                 stage, key = pending.pop(future)
                 if stage in (SCORES, OVERVIEWS):
@@ -722,8 +751,7 @@ def run_tiles(
                         on_tile(period, level, row, col, tiles[index])
                         above = pyramids[period].arrived(level, row, col, [handle, index])
                         if above is not None:
-                            overview = _submit_overview(runner, above, first.tile_px)
-                            pending[overview] = (OVERVIEWS, (period, above.level, above.row, above.col))
+                            overviews.append((period, above))
                     if stage == SCORES:
                         scored += 1
                         if runner.client is not None and scored % TRIM_EVERY_TILES == 0:
@@ -733,12 +761,21 @@ def run_tiles(
                     continue
                 results[stage][key] = runner.handle(future)
                 if stage == CHANGES:
-                    job = _without_scenes(jobs[key])
-                    edges = runner.submit(edges_task, job, results[CHANGES][key], priority=PRIORITY[EDGES])
-                    pending[edges] = (EDGES, key)
+                    edges.append(key)
+            arguments = [(_without_scenes(jobs[key]), results[CHANGES][key]) for key in edges]
+            for future, key in zip(runner.submit_many(edges_task, arguments, PRIORITY[EDGES]), edges, strict=True):
+                pending[future] = (EDGES, key)
+            arguments = [_overview_arguments(above, first.tile_px) for _, above in overviews]
+            for future, (period, above) in zip(
+                runner.submit_many(overviews_task, arguments, PRIORITY[OVERVIEWS]), overviews, strict=True
+            ):
+                pending[future] = (OVERVIEWS, (period, above.level, above.row, above.col))
             next_score = order[cursor[SCORES]] if cursor[SCORES] < total else (rows, 0)
             for old in [k for k in results[EDGES] if last_taker(k) < next_score]:
                 del results[EDGES][old]
+            if started is not None:  # the first tasks have run, and what they freed is submitted
+                started()
+                started = None
     finally:
         runner.cancel(list(pending))
 
@@ -754,19 +791,23 @@ def _release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _submit(runner: _Runner, stage: int, job: TileJob, results: list[dict]):
+def _submit(runner: _Runner, stage: int, jobs: list[TileJob], results: list[dict]) -> list:
+    """Start the changes or the score tasks of ``jobs``, together; their futures in order."""
     if stage == CHANGES:
-        scenes = runner.shared((job.baseline, job.periods))
-        return runner.submit(changes_task, _without_scenes(job), scenes, priority=PRIORITY[CHANGES])
-    around = [[results[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
-    around[1][1] = results[CHANGES][(job.row, job.col)]
-    return runner.submit(encoded_scores_task, _without_scenes(job), around, priority=PRIORITY[SCORES])
+        arguments = [(_without_scenes(job), runner.shared((job.baseline, job.periods))) for job in jobs]
+        return runner.submit_many(changes_task, arguments, PRIORITY[CHANGES])
+    arguments = []
+    for job in jobs:
+        around = [[results[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
+        around[1][1] = results[CHANGES][(job.row, job.col)]
+        arguments.append((_without_scenes(job), around))
+    return runner.submit_many(encoded_scores_task, arguments, PRIORITY[SCORES])
 
 
-def _submit_overview(runner: _Runner, above: OverviewJob, tile_px: int):
-    """Start :func:`overviews_task` for one period's overview tile whose 2 x 2 tiles below are all done."""
+def _overview_arguments(above: OverviewJob, tile_px: int) -> tuple:
+    """The arguments of :func:`overviews_task` for one period's overview tile whose 2 x 2 tiles below are all done."""
     children = [list(pair) for pair in above.children]  # plain lists: Dask hands the task results, not futures
-    return runner.submit(overviews_task, children, above.shape, tile_px, priority=PRIORITY[OVERVIEWS])
+    return children, above.shape, tile_px
 
 
 def _without_scenes(job: TileJob) -> TileJob:
@@ -1152,8 +1193,8 @@ def build_activity(
             atomic_folder(out_dir, MARKER) as staging,
             _Runner(client) as runner,
             _CogWriters(staging, plan, tile_px) as writers,
-            concurrent.futures.ThreadPoolExecutor(1) as background,
         ):
+            background = _background_thread()
             # What depends on the plan alone is made while the tiles run, not after them: the catalog
             # (validated, which loads the STAC schemas in a fresh process) and the COG headers' geo
             # tags. The COGs are validated there too, each while the next is written.
@@ -1171,6 +1212,21 @@ def build_activity(
             _save_catalog(catalog.result(), time.monotonic() - started)
     out = Path(out_dir).expanduser().absolute()
     return [out / path.name for path in outputs]
+
+
+_BACKGROUND: list[concurrent.futures.ThreadPoolExecutor] = []
+
+
+def _background_thread() -> concurrent.futures.ThreadPoolExecutor:
+    """This process's one thread for a build's own work beside its tiles (the catalog, the COG headers and checks).
+
+    One thread for the process's life, not one per build: GDAL and PROJ set up a context per thread
+    (PROJ opens its database), which a fresh thread paid again in every build, on the cores the
+    workers use. Builds running at once in one process share it.
+    """
+    if not _BACKGROUND:
+        _BACKGROUND.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minewatch-build"))
+    return _BACKGROUND[0]
 
 
 @raised_plainly
@@ -1359,20 +1415,37 @@ def _validate_stac(catalog) -> None:
     catalog.validate_all()
 
 
+FOOTPRINT_POINTS_A_SIDE = 21
+FOOTPRINT_TOLERANCE_PX = 0.1  # how far the footprint may stray from the grid's outline, in pixels
+METRES_A_DEGREE = 111_320  # of longitude at the equator; of latitude, 110,574 to 111,694 m
+
+
 def _footprint_lonlat(grid: Grid) -> tuple[dict, list[float]]:
-    """The grid's outline in WGS 84 lon/lat (21 points a side) and its bbox."""
+    """The grid's outline in WGS 84 lon/lat, with the points it needs, and its bbox.
+
+    Each side is projected at :data:`FOOTPRINT_POINTS_A_SIDE` points, and the ring keeps of them
+    those needed to stay within :data:`FOOTPRINT_TOLERANCE_PX` of all (Douglas-Peucker, the pixel
+    size taken in degrees: 1 m at 10 m pixels). A side of constant northing is a curve in lon/lat:
+    its middle lies 0.7 m off the straight line between its ends on a 10 km UTM grid, 11 m at 41 km
+    and 82 m across a whole Sentinel-2 tile. So a small grid's footprint is its 4 corners and a
+    tile's keeps the points its sides need; the STAC items are smaller and validate faster than
+    with every point. The bbox is that of every projected point.
+    """
     transformer = Transformer.from_crs(grid.crs, WEB_CRS, always_xy=True)
-    steps = np.linspace(0, 1, 21)
-    edge_x = np.concatenate([steps, np.ones(21), steps[::-1], np.zeros(21)]) * grid.width
-    edge_y = np.concatenate([np.zeros(21), steps, np.ones(21), steps[::-1]]) * grid.height
+    n = FOOTPRINT_POINTS_A_SIDE
+    steps = np.linspace(0, 1, n)
+    edge_x = np.concatenate([steps, np.ones(n), steps[::-1], np.zeros(n)]) * grid.width
+    edge_y = np.concatenate([np.zeros(n), steps, np.ones(n), steps[::-1]]) * grid.height
     xs, ys = grid.transform @ (edge_x, edge_y)
     lons, lats = transformer.transform(xs, ys)
-    ring = [[round(float(x), 7), round(float(y), 7)] for x, y in zip(lons, lats, strict=True)]
+    tolerance_deg = FOOTPRINT_TOLERANCE_PX * abs(grid.transform.a) / METRES_A_DEGREE  # the grid's pixels are metres
+    outline = shapely.Polygon(np.column_stack([lons, lats])).simplify(tolerance_deg)
+    ring = [[round(float(x), 7), round(float(y), 7)] for x, y in outline.exterior.coords]
     ring = [point for i, point in enumerate(ring) if i == 0 or point != ring[i - 1]]
     ring.append(ring[0]) if ring[-1] != ring[0] else None
     if _signed_area(ring) < 0:
         ring.reverse()
-    bbox = [min(p[0] for p in ring), min(p[1] for p in ring), max(p[0] for p in ring), max(p[1] for p in ring)]
+    bbox = [round(float(value), 7) for value in (lons.min(), lats.min(), lons.max(), lats.max())]
     return {"type": "Polygon", "coordinates": [ring]}, bbox
 
 

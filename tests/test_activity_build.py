@@ -27,22 +27,27 @@ import pystac
 import pytest
 import rasterio
 import rasterio.warp
+import shapely
+from affine import Affine
+from pyproj import CRS, Transformer
 
 from geo.errors import InputError
 from geo.spectral import ScoreParameters
-from layers.activity import find_activity_rasters
+from layers.activity import Grid, find_activity_rasters
 from layers.activity_build import (
     CHANGES_DTYPE,
     UNSEEN,
     BuildPlan,
     _assemble,
     _Edges,
+    _footprint_lonlat,
     _Runner,
     _task_env,
     _without_scenes,
     build_activity,
     changes_task,
     dates_at_once,
+    edges_task,
     make_jobs,
     plan_build,
     run_cli,
@@ -196,6 +201,31 @@ def test_stac_catalog_validates_and_carries_periods_and_provenance(built, scenes
     assert "median composite" in item.properties["minewatch:method"]
     assert item.properties["minewatch:synthetic"] is True
     assert str(item.common_metadata.start_datetime.date()) == "2021-01-01"
+
+
+@pytest.mark.parametrize("size_px, points", [(1024, 5), (10980, None)])
+def test_the_footprint_keeps_the_points_its_curved_sides_need(size_px, points):
+    """A 10 km UTM grid's footprint is its corners; a whole Sentinel-2 tile's sides curve in lon/lat by
+    82 m, so it keeps more, and every point of its sides lies within a tenth of a pixel of it."""
+    pixel_m = 10.0
+    grid = Grid(CRS.from_epsg(32736), Affine(pixel_m, 0, 300_000, 0, -pixel_m, 7_900_000), size_px, size_px)
+    geometry, bbox = _footprint_lonlat(grid)
+    ring = geometry["coordinates"][0]
+    assert ring[0] == ring[-1] and shapely.Polygon(ring).exterior.is_ccw
+    if points is not None:
+        assert len(ring) == points
+    else:
+        assert len(ring) > 5
+    steps = np.linspace(0, 1, 401)
+    cols = np.concatenate([steps, np.ones_like(steps), steps, np.zeros_like(steps)]) * size_px
+    rows = np.concatenate([np.zeros_like(steps), steps, np.ones_like(steps), steps]) * size_px
+    xs, ys = grid.transform @ (cols, rows)
+    lons, lats = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    off_deg = shapely.LinearRing(ring).distance(shapely.points(lons, lats))
+    assert off_deg.max() * 111_320 <= 0.1 * pixel_m + 0.02  # metres; the ring's coordinates are rounded to 1 cm
+    west, south, east, north = bbox
+    assert west <= lons.min() + 1e-7 and east >= lons.max() - 1e-7
+    assert south <= lats.min() + 1e-7 and north >= lats.max() - 1e-7
 
 
 def test_the_analysis_reads_the_folder_and_the_catalog(built):
@@ -631,21 +661,22 @@ def test_multi_band_files_build_the_same_rasters_as_band_files(built, scenes, tm
         np.testing.assert_array_equal(read_scores(path), read_scores(built / path.name))
 
 
-def test_the_background_work_starts_once_the_first_tasks_are_out(scenes):
-    """The catalog and COG headers (``started``) wait until the first tiles' tasks have been submitted."""
+def test_the_background_work_starts_once_the_first_tasks_have_run(scenes):
+    """The catalog and COG headers (``started``) wait until the first tiles' changes are back and the edge
+    tasks they free are submitted."""
     jobs = make_jobs(plan_build(find_scenes(scenes)), ScoreParameters(), TILE_PX)
     events = []
 
     class Recording(_Runner):
-        def submit(self, function, *args, priority=0):
-            events.append(function.__name__)
-            return super().submit(function, *args, priority=priority)
+        def submit_many(self, function, arguments, priority=0):
+            events.extend([function.__name__] * len(arguments))
+            return super().submit_many(function, arguments, priority=priority)
 
     with Recording() as runner:
         run_tiles(jobs, runner, lambda *tile: events.append("tile"), started=lambda: events.append("started"))
     assert events.count("started") == 1
     before = events[: events.index("started")]
-    assert "changes_task" in before and "tile" not in before
+    assert "changes_task" in before and "edges_task" in before and "tile" not in before
     assert events.count("tile") > len(jobs)  # the tiles and their overviews came back after it
 
 
@@ -682,6 +713,29 @@ def test_a_grown_tile_takes_its_neighbours_strips_and_is_unseen_beyond_the_grid(
     assert (
         np.isnan(grown["loss"][0, 0]).all() and (grown["flags"][0, 0] == 0).all() and (grown["count"][0, 0] == 0).all()
     )
+
+
+def test_a_tile_keeps_only_the_edges_a_neighbour_takes(scenes):
+    """On a grid of 3 x 3 tiles the middle tile keeps all four strips, a corner tile the two facing the grid,
+    and the scores still assemble: what a neighbour would take of a missing strip is refused, not invented."""
+    plan = plan_build(find_scenes(scenes))
+    grid = dataclasses.replace(plan.grid, width=3 * 128, height=3 * 128)
+    jobs = make_jobs(BuildPlan(grid, plan.baseline, (), ()), ScoreParameters(), 128)
+    job = jobs[(0, 0)]
+    changes = np.zeros((1, 128, 128), CHANGES_DTYPE)
+
+    def kept(key):
+        edges = edges_task(dataclasses.replace(job, row=key[0], col=key[1]), changes)
+        return tuple(strip is not None for strip in (edges.top, edges.bottom, edges.left, edges.right))
+
+    assert kept((1, 1)) == (True, True, True, True)
+    assert kept((0, 0)) == (False, True, False, True)
+    assert kept((2, 1)) == (True, False, True, True)
+    corner = edges_task(job, changes)
+    halo = job.halo_px
+    assert corner.take(128 - halo, 128, 128 - halo, 128).shape == (1, halo, halo)  # the tile below right's corner
+    with pytest.raises(ValueError, match="edge kept"):
+        corner.take(0, halo, 0, 128)  # the top strip: no tile above takes it
 
 
 def test_dask_counts_the_edge_strips_in_the_size_of_edges():
