@@ -1194,29 +1194,33 @@ def build_activity(
             _Runner(client) as runner,
             _CogWriters(staging, plan, tile_px) as writers,
         ):
-            background = _background_thread()
             # What depends on the plan alone is made while the tiles run, not after them: the catalog
             # (validated, which loads the STAC schemas in a fresh process) and the COG headers' geo
             # tags. The COGs are validated there too, each while the next is written.
             background_work: list[concurrent.futures.Future] = []
 
-            def start_background() -> None:
-                background_work.append(background.submit(_catalog, staging, plan, params, tile_px, source, query.bbox))
-                background_work.append(background.submit(writers.prepare))
+            def in_background(function, *args) -> concurrent.futures.Future:
+                background_work.append(_background_thread().submit(function, *args))
+                return background_work[-1]
 
-            run_tiles(jobs, runner, writers.add, progress, started=start_background)
-            catalog, headers = background_work
-            _release_freed_memory()
-            headers.result()
-            outputs = writers.finish(say, background)
-            _save_catalog(catalog.result(), time.monotonic() - started)
+            def start_background() -> None:
+                in_background(_catalog, staging, plan, params, tile_px, source, query.bbox)
+                in_background(writers.prepare)
+
+            try:
+                run_tiles(jobs, runner, writers.add, progress, started=start_background)
+                catalog, headers = background_work
+                _release_freed_memory()
+                headers.result()
+                outputs = writers.finish(say, in_background)
+                _save_catalog(catalog.result(), time.monotonic() - started)
+            finally:  # after an error too: none of it outlives the staging folder it reads
+                concurrent.futures.wait(background_work)
     out = Path(out_dir).expanduser().absolute()
     return [out / path.name for path in outputs]
 
 
-_BACKGROUND: list[concurrent.futures.ThreadPoolExecutor] = []
-
-
+@functools.cache
 def _background_thread() -> concurrent.futures.ThreadPoolExecutor:
     """This process's one thread for a build's own work beside its tiles (the catalog, the COG headers and checks).
 
@@ -1224,9 +1228,7 @@ def _background_thread() -> concurrent.futures.ThreadPoolExecutor:
     (PROJ opens its database), which a fresh thread paid again in every build, on the cores the
     workers use. Builds running at once in one process share it.
     """
-    if not _BACKGROUND:
-        _BACKGROUND.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minewatch-build"))
-    return _BACKGROUND[0]
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="minewatch-build")
 
 
 @raised_plainly
@@ -1272,13 +1274,13 @@ class _CogWriters:
         for writer in self.writers:
             writer.prepare()
 
-    def finish(self, say: Callable[[str], None], background: concurrent.futures.Executor) -> list[Path]:
-        """Write every COG, each validated in ``background`` while the next is written; returns their paths in
-        period order once all are valid."""
+    def finish(self, say: Callable[[str], None], in_background: Callable[..., concurrent.futures.Future]) -> list[Path]:
+        """Write every COG, each validated ``in_background(function, *args)`` while the next is written; returns
+        their paths in period order once all are valid."""
         checks = []
         for writer in self.writers:
             say(f"writing {writer.path.name} (Cloud-Optimized GeoTIFF)")
-            checks.append(background.submit(_validate_cog, writer.finish()))
+            checks.append(in_background(_validate_cog, writer.finish()))
         return [check.result() for check in checks]
 
     def __exit__(self, *exc) -> None:

@@ -17,6 +17,7 @@ import math
 import re
 import shutil
 import sys
+import time
 import tracemalloc
 import weakref
 from pathlib import Path
@@ -678,6 +679,29 @@ def test_the_background_work_starts_once_the_first_tasks_have_run(scenes):
     before = events[: events.index("started")]
     assert "changes_task" in before and "edges_task" in before and "tile" not in before
     assert events.count("tile") > len(jobs)  # the tiles and their overviews came back after it
+
+
+def test_a_failed_build_waits_for_its_background_work(scenes, tmp_path, monkeypatch):
+    """The catalog, made in a thread the process keeps, is done before a failed build gives up its folder."""
+    import layers.activity_build as activity_build
+
+    finished = []
+    real_catalog = activity_build._catalog
+
+    def slow_catalog(*args):
+        time.sleep(0.5)
+        finished.append("catalog")
+        return real_catalog(*args)
+
+    def failing_scores(job, changes_around):
+        raise RuntimeError("a score task failed")
+
+    monkeypatch.setattr(activity_build, "_catalog", slow_catalog)
+    monkeypatch.setattr(activity_build, "encoded_scores_task", failing_scores)
+    with pytest.raises(RuntimeError, match="a score task failed"):
+        build_activity(scenes, tmp_path / "out", tile_px=TILE_PX)
+    assert finished == ["catalog"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_task_reads_with_a_16_mib_block_cache_and_one_gdal_thread_unless_the_environment_sets_them(
