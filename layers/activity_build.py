@@ -1244,9 +1244,8 @@ def _describe_on_workers(client, session: str, requests: list[DescribeRequest]) 
     """:func:`describe_task` over the cluster's threads, in as many runs of consecutive files; results in order,
     and the error of the first file in order that cannot be used, as in this process."""
     size = math.ceil(len(requests) / worker_threads(client)) or 1
-    futures = [
-        client.submit(describe_task, requests[i : i + size], session, pure=False) for i in range(0, len(requests), size)
-    ]
+    runs = [requests[i : i + size] for i in range(0, len(requests), size)]
+    futures = client.map(describe_task, runs, [session] * len(runs), pure=False)  # one graph: they start together
     for future in futures:  # waits for each; its results stay on the worker
         if future.exception() is not None:
             future.result()  # raises: the first error in file order, whichever task failed first
