@@ -246,6 +246,11 @@ def _in_crop(window: Window, crop: Window | None) -> Window | None:
     return rasterio.windows.intersection(window, crop) if rasterio.windows.intersect(window, crop) else None
 
 
+def tile_rows_columns(grid: Grid, tile_px: int) -> tuple[int, int]:
+    """How many rows and columns of ``tile_px`` squares cover ``grid`` (:func:`tile_window`)."""
+    return math.ceil(grid.height / tile_px), math.ceil(grid.width / tile_px)
+
+
 def tile_window(grid: Grid, tile_px: int, row: int, col: int) -> Window:
     """Tile ``(row, col)`` of ``grid`` cut into ``tile_px`` squares (smaller at the right and bottom)."""
     top, left = row * tile_px, col * tile_px
@@ -315,7 +320,7 @@ def edges_task(job: TileJob, changes: np.ndarray):
     halo = job.halo_px
     if min(changes.shape[-2:]) <= 2 * halo:
         return changes
-    rows, columns = (math.ceil(size / job.tile_px) for size in (job.grid.height, job.grid.width))
+    rows, columns = tile_rows_columns(job.grid, job.tile_px)
     facing = (job.row > 0, job.row < rows - 1, job.col > 0, job.col < columns - 1)
     return _Edges(changes, halo, facing)
 
@@ -583,26 +588,19 @@ class _Runner:
         """How many tasks run at once: this process's cores, or the cluster's worker threads (asks the scheduler)."""
         return (os.cpu_count() or 1) if self.client is None else worker_threads(self.client)
 
-    def submit(self, function, *args, priority: int = 0):
-        """Start ``function(*args)``; returns a future. ``args`` may hold :meth:`handle` s of finished futures.
-
-        On a cluster, queued tasks of higher ``priority`` run first.
-        """
-        if self.client is None:
-            return self.pool.submit(function, *args)
-        future = self.client.submit(function, *args, pure=False, priority=priority)
-        self.finished.add(future)
-        return future
-
-    def submit_many(self, function, arguments: list[tuple], priority: int = 0) -> list:
-        """:meth:`submit` of ``function`` for each tuple of ``arguments``; returns their futures in order.
+    def submit(self, function, arguments: list[tuple], priority: int = 0) -> list:
+        """Start ``function(*args)`` for each tuple ``args`` of ``arguments``; returns their futures in order.
+        ``args`` may hold :meth:`handle` s of finished futures.
 
         On a cluster they go to the scheduler as one graph (``Client.map``): a submission costs
         the client and the scheduler about a millisecond of CPU each, in the process whose cores
-        the workers share, and tasks submitted together start together on every worker.
+        the workers share, and tasks submitted together start together on every worker. Queued
+        tasks of higher ``priority`` run first.
         """
-        if self.client is None or not arguments:
-            return [self.submit(function, *args, priority=priority) for args in arguments]
+        if self.client is None:
+            return [self.pool.submit(function, *args) for args in arguments]
+        if not arguments:
+            return []
         futures = self.client.map(function, *zip(*arguments, strict=True), pure=False, priority=priority)
         for future in futures:
             self.finished.add(future)
@@ -695,7 +693,7 @@ def run_tiles(
     that takes them (the tile below right's) is: about one row of tiles' changes and two of
     edges are held. On a cluster the intermediate results stay on the workers (tasks get the
     futures), so this process receives only the compressed tiles. The tasks that one round frees
-    are submitted together (:meth:`_Runner.submit_many`), a graph per step.
+    are submitted together (:meth:`_Runner.submit`), a graph per step.
     """
     order = sorted(jobs)
     first = jobs[order[0]]
@@ -763,11 +761,11 @@ def run_tiles(
                 if stage == CHANGES:
                     edges.append(key)
             arguments = [(_without_scenes(jobs[key]), results[CHANGES][key]) for key in edges]
-            for future, key in zip(runner.submit_many(edges_task, arguments, PRIORITY[EDGES]), edges, strict=True):
+            for future, key in zip(runner.submit(edges_task, arguments, PRIORITY[EDGES]), edges, strict=True):
                 pending[future] = (EDGES, key)
             arguments = [_overview_arguments(above, first.tile_px) for _, above in overviews]
             for future, (period, above) in zip(
-                runner.submit_many(overviews_task, arguments, PRIORITY[OVERVIEWS]), overviews, strict=True
+                runner.submit(overviews_task, arguments, PRIORITY[OVERVIEWS]), overviews, strict=True
             ):
                 pending[future] = (OVERVIEWS, (period, above.level, above.row, above.col))
             next_score = order[cursor[SCORES]] if cursor[SCORES] < total else (rows, 0)
@@ -795,13 +793,13 @@ def _submit(runner: _Runner, stage: int, jobs: list[TileJob], results: list[dict
     """Start the changes or the score tasks of ``jobs``, together; their futures in order."""
     if stage == CHANGES:
         arguments = [(_without_scenes(job), runner.shared((job.baseline, job.periods))) for job in jobs]
-        return runner.submit_many(changes_task, arguments, PRIORITY[CHANGES])
+        return runner.submit(changes_task, arguments, PRIORITY[CHANGES])
     arguments = []
     for job in jobs:
         around = [[results[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
         around[1][1] = results[CHANGES][(job.row, job.col)]
         arguments.append((_without_scenes(job), around))
-    return runner.submit_many(encoded_scores_task, arguments, PRIORITY[SCORES])
+    return runner.submit(encoded_scores_task, arguments, PRIORITY[SCORES])
 
 
 def _overview_arguments(above: OverviewJob, tile_px: int) -> tuple:
@@ -1053,8 +1051,9 @@ def make_jobs(
         s.scene_id: _footprint(s, grid) for s in plan.baseline_scenes + tuple(x for _, g in plan.periods for x in g)
     }
     jobs = {}
-    for row in range(math.ceil(grid.height / tile_px)):
-        for col in range(math.ceil(grid.width / tile_px)):
+    rows, columns = tile_rows_columns(grid, tile_px)
+    for row in range(rows):
+        for col in range(columns):
             window = _in_crop(tile_window(grid, tile_px, row, col), plan.crop)  # what the tile reads
 
             def touching(scenes: tuple[Scene, ...], window: Window | None = window) -> tuple[Scene, ...]:

@@ -669,9 +669,9 @@ def test_the_background_work_starts_once_the_first_tasks_have_run(scenes):
     events = []
 
     class Recording(_Runner):
-        def submit_many(self, function, arguments, priority=0):
+        def submit(self, function, arguments, priority=0):
             events.extend([function.__name__] * len(arguments))
-            return super().submit_many(function, arguments, priority=priority)
+            return super().submit(function, arguments, priority=priority)
 
     with Recording() as runner:
         run_tiles(jobs, runner, lambda *tile: events.append("tile"), started=lambda: events.append("started"))
@@ -785,15 +785,17 @@ class _RunAtOnce(_Runner):
         self.log: list[tuple[str, int]] = []  # (task, how many edges results are alive when it is submitted)
         self.edges = weakref.WeakSet()
 
-    def submit(self, function, *args, priority=0):
-        name = function.__name__
-        result = [] if name in ("encoded_scores_task", "overviews_task") else _Token()
-        if name == "edges_task":
-            self.edges.add(result)
-        self.log.append((name, len(self.edges)))
-        future = concurrent.futures.Future()
-        future.set_result(result)
-        return future
+    def submit(self, function, arguments, priority=0):
+        futures = []
+        for _ in arguments:
+            name = function.__name__
+            result = [] if name in ("encoded_scores_task", "overviews_task") else _Token()
+            if name == "edges_task":
+                self.edges.add(result)
+            self.log.append((name, len(self.edges)))
+            futures.append(concurrent.futures.Future())
+            futures[-1].set_result(result)
+        return futures
 
 
 def test_changes_run_about_one_row_ahead_of_the_scores_and_edges_go_once_taken(scenes):
