@@ -73,6 +73,7 @@ import itertools
 import math
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -571,7 +572,13 @@ def _crop(values: np.ndarray, halo: int) -> np.ndarray:
 
 
 class _Runner:
-    """Submit tasks to a thread pool in this process or to a Dask cluster, one interface for both."""
+    """Submit tasks to a thread pool in this process or to a Dask cluster, one interface for both.
+
+    A task's arguments may hold the futures of tasks not yet done: it starts once they are, with their
+    results in their place, and a failed one's error is its error too. On a cluster the scheduler
+    chains them (their data stays on the workers, and a task that takes it runs there or fetches it
+    from there, never through this process); in this process :meth:`_when_ready` does.
+    """
 
     def __init__(self, client=None):
         self.client = client
@@ -588,23 +595,52 @@ class _Runner:
         """How many tasks run at once: this process's cores, or the cluster's worker threads (asks the scheduler)."""
         return (os.cpu_count() or 1) if self.client is None else worker_threads(self.client)
 
-    def submit(self, function, arguments: list[tuple], priority: int = 0) -> list:
+    def submit(self, function, arguments: list[tuple], priority: int = 0, watched: bool = True) -> list:
         """Start ``function(*args)`` for each tuple ``args`` of ``arguments``; returns their futures in order.
-        ``args`` may hold :meth:`handle` s of finished futures.
 
         On a cluster they go to the scheduler as one graph (``Client.map``): a submission costs
         the client and the scheduler about a millisecond of CPU each, in the process whose cores
         the workers share, and tasks submitted together start together on every worker. Queued
-        tasks of higher ``priority`` run first.
+        tasks of higher ``priority`` run first. Only ``watched`` futures are ever returned by
+        :meth:`wait_any`.
         """
         if self.client is None:
-            return [self.pool.submit(function, *args) for args in arguments]
+            return [self._when_ready(function, args) for args in arguments]
         if not arguments:
             return []
         futures = self.client.map(function, *zip(*arguments, strict=True), pure=False, priority=priority)
-        for future in futures:
-            self.finished.add(future)
+        if watched:
+            for future in futures:
+                self.finished.add(future)
         return futures
+
+    def _when_ready(self, function, args: tuple) -> concurrent.futures.Future:
+        """In this process: ``function(*args)`` on the pool once the futures among ``args`` are done (not before:
+        a pool thread waiting for one would sit idle on a core)."""
+        inputs = list({id(future): future for future in _futures_in(args)}.values())
+        if not inputs:
+            return self.pool.submit(function, *args)
+        outcome = concurrent.futures.Future()
+        waiting = [len(inputs)]
+        lock = threading.Lock()
+
+        def input_done(_) -> None:
+            with lock:
+                waiting[0] -= 1
+                if waiting[0]:
+                    return
+            if not outcome.set_running_or_notify_cancel():  # cancelled while it waited
+                return
+            try:
+                task = self.pool.submit(function, *_with_results(args))
+            except BaseException as error:  # an input's error, or the pool closed after an error
+                outcome.set_exception(error)
+                return
+            task.add_done_callback(functools.partial(_pass_outcome, outcome))
+
+        for future in inputs:
+            future.add_done_callback(input_done)
+        return outcome
 
     def shared(self, value):
         """``value`` as an argument of many tasks: in this process itself; on a cluster, a future of it on every worker.
@@ -622,19 +658,8 @@ class _Runner:
             self._shared[value] = self.client.scatter([value], broadcast=True, hash=False)[0]
         return self._shared[value]
 
-    def handle(self, future):
-        """A finished future's result as an argument of later tasks (raises its error).
-
-        In this process, the result itself. On a cluster, the future: its data stays on
-        the worker that made it, and tasks taking it run there or fetch it from there,
-        never through this process.
-        """
-        if self.client is None or future.status == "error":
-            return future.result()
-        return future
-
     def wait_any(self, futures) -> list:
-        """Block until at least one of ``futures`` is done; return those done."""
+        """Block until at least one of ``futures`` (all watched) is done; return those done."""
         if self.client is None:
             return list(concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED).done)
         done = [next(self.finished)]
@@ -662,8 +687,36 @@ class _Runner:
         self.close()
 
 
+def _futures_in(value) -> Iterator[concurrent.futures.Future]:
+    """The futures in ``value`` and in the lists and tuples it nests (task arguments)."""
+    if isinstance(value, concurrent.futures.Future):
+        yield value
+    elif type(value) in (list, tuple):
+        for item in value:
+            yield from _futures_in(item)
+
+
+def _with_results(value):
+    """``value`` with each future in it (:func:`_futures_in`) replaced by its result; raises a failed one's error."""
+    if isinstance(value, concurrent.futures.Future):
+        return value.result()
+    if type(value) in (list, tuple):
+        return type(value)(_with_results(item) for item in value)
+    return value
+
+
+def _pass_outcome(outcome: concurrent.futures.Future, task: concurrent.futures.Future) -> None:
+    """Give ``outcome`` (running) what the pool's ``task`` for it ended with."""
+    if task.cancelled():
+        outcome.set_exception(concurrent.futures.CancelledError())
+    elif task.exception() is not None:
+        outcome.set_exception(task.exception())
+    else:
+        outcome.set_result(task.result())
+
+
 CHANGES, EDGES, SCORES, OVERVIEWS = range(4)
-# Queued on a cluster: the tiny edge and overview tasks first (they free score tasks and memory), then
+# Queued on a worker: the tiny edge and overview tasks first (they free score tasks and memory), then
 # the long changes tasks, which make the critical path, then the short score tasks, which fill the gaps.
 PRIORITY = {EDGES: 2, OVERVIEWS: 2, CHANGES: 1, SCORES: 0}
 
@@ -675,25 +728,30 @@ def run_tiles(
     progress: Progress | None = None,
     started: Callable[[], None] | None = None,
 ) -> None:
-    """Run the steps of every tile, keeping few tiles in flight; ``on_tile(period, level, row, col, tile)`` gets
+    """Run the steps of every tile, keeping few tiles open; ``on_tile(period, level, row, col, tile)`` gets
     each finished tile of each period's COG (an :class:`~layers.cog_writer.EncodedTile`), overviews too.
-    ``started()`` is called once, when the first tasks are back and what they freed is submitted: work
-    of this process's own that starts then does not hold the GIL while the first tasks are sent to the
-    workers (Python-heavy work in another thread, started with them, delayed the second worker's first
-    task on small builds: ``benchmarks/HISTORY.md``, session 15).
+    ``started()`` is called once, when the first tasks are back: work of this process's own that starts
+    then does not hold the GIL while the first tasks are sent to the workers (Python-heavy work in
+    another thread, started with them, delayed the second worker's first task on small builds:
+    ``benchmarks/HISTORY.md``, session 15).
 
     Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
     scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges),
-    and the overview tiles above them (:func:`overviews_task`, one per period, once the 2 x 2
-    tiles below are done, :class:`layers.cog_writer.Pyramid`). Tiles go in row order. The changes run
-    ahead of the scores by the tiles the next score waits for (up to the tile below right of
-    it) and :data:`CHANGES_QUEUED_PER_THREAD` more per thread, so that a worker whose
-    changes task ends need not wait for the next score to be freed before it gets another. A
-    tile's changes are dropped once its score is submitted, its edges once the last score
-    that takes them (the tile below right's) is: about one row of tiles' changes and two of
-    edges are held. On a cluster the intermediate results stay on the workers (tasks get the
-    futures), so this process receives only the compressed tiles. The tasks that one round frees
-    are submitted together (:meth:`_Runner.submit`), a graph per step.
+    and the overview tiles above them (:func:`overviews_task`, one per period, on the 2 x 2
+    tiles below, :class:`layers.cog_writer.Pyramid`). Tiles go in row order.
+
+    Each task is submitted as soon as the tasks it takes are, not once they are done: a tile's
+    edges with its changes, its score once its neighbours' changes are submitted, an overview
+    tile once the four below it are. The runner starts each when its inputs are done
+    (:class:`_Runner`): on a cluster the scheduler chains them, with no round trip through
+    this process between the steps, which cost a 2-worker build at 1 megapixel about 40 ms
+    at the edges and 15 at the overviews (``benchmarks/HISTORY.md``, session 16). What
+    bounds the memory is how many tiles are open, their changes submitted and their score
+    not yet done: the tiles the next score waits for (up to the tile below right of it),
+    :data:`CHANGES_QUEUED_PER_THREAD` more per thread, so that a worker whose changes task ends
+    need not wait for a score to finish before it gets another, and one score per thread.
+    That is about a row of tiles' changes, and two rows of edges (the last score that takes a
+    tile's edges is the tile below right's). This process receives only the compressed tiles.
     """
     order = sorted(jobs)
     first = jobs[order[0]]
@@ -703,77 +761,73 @@ def run_tiles(
     # a score task per tile (it makes every period's tile), an overview task per period's overview tile
     to_write = total + sum(pyramid.tiles() - total for pyramid in pyramids)
     rows, columns = (max(key[axis] for key in order) + 1 for axis in (0, 1))
-    results: list[dict] = [{}, {}]  # changes and edges of finished tiles: runner handles
-    cursor = {CHANGES: 0, SCORES: 0}  # the next tile of each, as its index in order
-    pending: dict = {}
-    scored = written = 0
     threads = runner.threads  # asks the scheduler: once
-    slots = 2 * threads + 2  # tasks in flight: two per thread, and the small edge tasks
-    changes_ahead = columns + 1 + CHANGES_QUEUED_PER_THREAD * threads
-
-    def ready(stage: int, key: tuple[int, int]) -> bool:
-        if stage == CHANGES:
-            return cursor[CHANGES] <= cursor[SCORES] + changes_ahead
-        return key in results[CHANGES] and _neighbours_ready(key, jobs, results[EDGES])
+    most_open = columns + 1 + (CHANGES_QUEUED_PER_THREAD + 1) * threads
+    submitted: list[dict] = [{}, {}]  # changes and edges futures, until the last score that takes them is submitted
+    cursor = {CHANGES: 0, SCORES: 0}  # the next tile of each to submit, as its index in order
+    pending: dict = {}  # what this loop waits for: changes (the first is when to start), scores and overviews
+    scored = written = 0
 
     def last_taker(key: tuple[int, int]) -> tuple[int, int]:
-        """The last tile in order whose score takes this tile's edges: the one below right of it."""
+        """The last tile in order whose score takes this tile's edges, and whose edges this tile's score takes
+        last: the one below right of it."""
         return min(key[0] + 1, rows - 1), min(key[1] + 1, columns - 1)
+
+    def neighbours_submitted(key: tuple[int, int]) -> bool:
+        return cursor[CHANGES] == total or last_taker(key) < order[cursor[CHANGES]]
 
     try:
         while written < to_write:
-            for stage in (SCORES, CHANGES):
-                keys = []
-                while len(pending) + len(keys) < slots and cursor[stage] < total:
-                    key = order[cursor[stage]]
-                    if not ready(stage, key):
-                        break
-                    keys.append(key)
-                    cursor[stage] += 1
-                for future, key in zip(_submit(runner, stage, [jobs[key] for key in keys], results), keys, strict=True):
-                    pending[future] = (stage, key)
-                    if stage == SCORES:  # its score task holds the changes now
-                        del results[CHANGES][key]
-            overviews, edges = [], []  # what this round's finished tasks free, submitted together
-            for future in runner.wait_any(list(pending)):
-                stage, key = pending.pop(future)
-                if stage in (SCORES, OVERVIEWS):
-                    written += 1
-                    tiles, handle = future.result(), runner.handle(future)
-                    if stage == SCORES:  # every period's tile, in period order
-                        (level, row, col), made = (0, *key), range(periods)
-                    else:  # one period's
-                        period, level, row, col = key
-                        made = [period]
-                    for index, period in enumerate(made):
-                        on_tile(period, level, row, col, tiles[index])
-                        above = pyramids[period].arrived(level, row, col, [handle, index])
-                        if above is not None:
-                            overviews.append((period, above))
-                    if stage == SCORES:
-                        scored += 1
-                        if runner.client is not None and scored % TRIM_EVERY_TILES == 0:
-                            _release_freed_memory()  # this process's; in-process, the tasks trim (_task_env)
-                        if progress is not None:
-                            progress("scoring tiles", scored, total)
-                    continue
-                results[stage][key] = runner.handle(future)
-                if stage == CHANGES:
-                    edges.append(key)
-            arguments = [(_without_scenes(jobs[key]), results[CHANGES][key]) for key in edges]
-            for future, key in zip(runner.submit(edges_task, arguments, PRIORITY[EDGES]), edges, strict=True):
-                pending[future] = (EDGES, key)
-            arguments = [_overview_arguments(above, first.tile_px) for _, above in overviews]
-            for future, (period, above) in zip(
-                runner.submit(overviews_task, arguments, PRIORITY[OVERVIEWS]), overviews, strict=True
-            ):
-                pending[future] = (OVERVIEWS, (period, above.level, above.row, above.col))
+            keys = [order[i] for i in range(cursor[CHANGES], min(total, scored + most_open))]
+            cursor[CHANGES] += len(keys)
+            changes = _submit_changes(runner, [jobs[key] for key in keys])
+            arguments = [(_without_scenes(jobs[key]), future) for key, future in zip(keys, changes, strict=True)]
+            edges = runner.submit(edges_task, arguments, PRIORITY[EDGES], watched=False)
+            for key, changes_future, edges_future in zip(keys, changes, edges, strict=True):
+                submitted[CHANGES][key], submitted[EDGES][key] = changes_future, edges_future
+                pending[changes_future] = (CHANGES, key)
+            keys = []
+            while cursor[SCORES] < cursor[CHANGES] and neighbours_submitted(order[cursor[SCORES]]):
+                keys.append(order[cursor[SCORES]])
+                cursor[SCORES] += 1
+            overviews = []  # what these scores complete, then what those overviews complete
+            for future, key in zip(_submit_scores(runner, [jobs[key] for key in keys], submitted), keys, strict=True):
+                pending[future] = (SCORES, key)
+                del submitted[CHANGES][key]  # its score task holds them now
+                for period in range(periods):  # every period's tile, in period order
+                    above = pyramids[period].arrived(0, *key, [future, period])
+                    overviews += [(period, above)] if above is not None else []
+            while overviews:
+                arguments = [_overview_arguments(above, first.tile_px) for _, above in overviews]
+                futures = runner.submit(overviews_task, arguments, PRIORITY[OVERVIEWS])
+                done, overviews = overviews, []
+                for future, (period, above) in zip(futures, done, strict=True):
+                    pending[future] = (OVERVIEWS, (period, above.level, above.row, above.col))
+                    higher = pyramids[period].arrived(above.level, above.row, above.col, [future, 0])
+                    overviews += [(period, higher)] if higher is not None else []
             next_score = order[cursor[SCORES]] if cursor[SCORES] < total else (rows, 0)
-            for old in [k for k in results[EDGES] if last_taker(k) < next_score]:
-                del results[EDGES][old]
-            if started is not None:  # the first tasks have run, and what they freed is submitted
+            for old in [key for key in submitted[EDGES] if last_taker(key) < next_score]:
+                del submitted[EDGES][old]
+            finished = runner.wait_any(list(pending))
+            if started is not None:  # the first tasks are back
                 started()
                 started = None
+            for future in finished:
+                stage, key = pending.pop(future)
+                if stage == CHANGES:  # its data stays where it is; an error comes back with the scores that take it
+                    continue
+                tiles = future.result()  # raises a failed task's error
+                written += 1
+                if stage == SCORES:  # every period's tile, in period order
+                    for period in range(periods):
+                        on_tile(period, 0, *key, tiles[period])
+                    scored += 1
+                    if runner.client is not None and scored % TRIM_EVERY_TILES == 0:
+                        _release_freed_memory()  # this process's; in-process, the tasks trim (_task_env)
+                    if progress is not None:
+                        progress("scoring tiles", scored, total)
+                else:
+                    on_tile(*key, tiles[0])
     finally:
         runner.cancel(list(pending))
 
@@ -789,15 +843,19 @@ def _release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _submit(runner: _Runner, stage: int, jobs: list[TileJob], results: list[dict]) -> list:
-    """Start the changes or the score tasks of ``jobs``, together; their futures in order."""
-    if stage == CHANGES:
-        arguments = [(_without_scenes(job), runner.shared((job.baseline, job.periods))) for job in jobs]
-        return runner.submit(changes_task, arguments, PRIORITY[CHANGES])
+def _submit_changes(runner: _Runner, jobs: list[TileJob]) -> list:
+    """Start the changes tasks of ``jobs``, together; their futures in order."""
+    arguments = [(_without_scenes(job), runner.shared((job.baseline, job.periods))) for job in jobs]
+    return runner.submit(changes_task, arguments, PRIORITY[CHANGES])
+
+
+def _submit_scores(runner: _Runner, jobs: list[TileJob], submitted: list[dict]) -> list:
+    """Start the score tasks of ``jobs``, together, on the submitted changes and edges of the tiles around
+    each (None beyond the grid); their futures in order."""
     arguments = []
     for job in jobs:
-        around = [[results[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
-        around[1][1] = results[CHANGES][(job.row, job.col)]
+        around = [[submitted[EDGES].get((job.row + di, job.col + dj)) for dj in (-1, 0, 1)] for di in (-1, 0, 1)]
+        around[1][1] = submitted[CHANGES][(job.row, job.col)]
         arguments.append((_without_scenes(job), around))
     return runner.submit(encoded_scores_task, arguments, PRIORITY[SCORES])
 
@@ -811,14 +869,6 @@ def _overview_arguments(above: OverviewJob, tile_px: int) -> tuple:
 def _without_scenes(job: TileJob) -> TileJob:
     """The job without its scenes, for the steps that read no file: a job's scenes are most of its pickled size."""
     return dataclasses.replace(job, baseline=(), periods=tuple((label, ()) for label, _ in job.periods))
-
-
-def _neighbours_ready(key: tuple[int, int], jobs: dict, done: dict) -> bool:
-    return all(
-        (key[0] + di, key[1] + dj) in done or (key[0] + di, key[1] + dj) not in jobs
-        for di in (-1, 0, 1)
-        for dj in (-1, 0, 1)
-    )
 
 
 # ----------------------------------------------------------------------------- the build
@@ -1245,10 +1295,13 @@ def _describe_on_workers(client, session: str, requests: list[DescribeRequest]) 
     size = math.ceil(len(requests) / worker_threads(client)) or 1
     runs = [requests[i : i + size] for i in range(0, len(requests), size)]
     futures = client.map(describe_task, runs, [session] * len(runs), pure=False)  # one graph: they start together
-    for future in futures:  # waits for each; its results stay on the worker
-        if future.exception() is not None:
-            future.result()  # raises: the first error in file order, whichever task failed first
-    return [result for results in client.gather(futures) for result in results]  # one round trip for all
+    described = client.gather(futures, errors="skip")  # one round trip: waits for all, fetches those that worked
+    if len(described) < len(futures):
+        for future in futures:
+            if future.status == "error":
+                future.result()  # raises: the first error in file order, whichever task failed first
+        raise RuntimeError("describing the band files on the Dask cluster failed (a worker was lost?)")
+    return [result for results in described for result in results]
 
 
 class _CogWriters:

@@ -17,6 +17,7 @@ import math
 import re
 import shutil
 import sys
+import threading
 import time
 import tracemalloc
 import weakref
@@ -37,6 +38,7 @@ from geo.spectral import ScoreParameters
 from layers.activity import Grid, find_activity_rasters
 from layers.activity_build import (
     CHANGES_DTYPE,
+    CHANGES_QUEUED_PER_THREAD,
     UNSEEN,
     BuildPlan,
     _assemble,
@@ -669,9 +671,9 @@ def test_the_background_work_starts_once_the_first_tasks_have_run(scenes):
     events = []
 
     class Recording(_Runner):
-        def submit(self, function, arguments, priority=0):
+        def submit(self, function, arguments, priority=0, watched=True):
             events.extend([function.__name__] * len(arguments))
-            return super().submit(function, arguments, priority=priority)
+            return super().submit(function, arguments, priority=priority, watched=watched)
 
     with Recording() as runner:
         run_tiles(jobs, runner, lambda *tile: events.append("tile"), started=lambda: events.append("started"))
@@ -771,6 +773,52 @@ def test_dask_counts_the_edge_strips_in_the_size_of_edges():
     assert strips <= sizeof(edges) < strips + 1024
 
 
+def test_in_process_a_task_starts_once_the_futures_it_takes_are_done_and_gets_their_results():
+    """The runner chains tasks as a Dask scheduler does: the dependent waits without holding a pool thread,
+    takes the results in the futures' place (in nested lists too), and fails with its input's error."""
+    gate = threading.Event()
+    order = []
+
+    def slow(value):
+        gate.wait(60)
+        order.append("slow")
+        return value
+
+    def fails():
+        raise ValueError("an input failed")
+
+    def combine(a, nested):
+        order.append("combine")
+        return a + sum(x for row in nested for x in row)
+
+    with _Runner() as runner:
+        runner.pool.shutdown()
+        runner.pool = concurrent.futures.ThreadPoolExecutor(2)  # one for slow, one left if combine takes none
+        first = runner.submit(slow, [(1,)])[0]
+        later = runner.submit(combine, [(first, [[first, 2], [3, first]])])[0]
+        quick = runner.submit(lambda: "ran", [()])[0]
+        assert quick.result(timeout=5) == "ran" and not later.done()
+        gate.set()
+        assert later.result(timeout=10) == 1 + (1 + 2 + 3 + 1) and order == ["slow", "combine"]
+        broken = runner.submit(fails, [()])[0]
+        after_broken = runner.submit(combine, [(broken, [])])[0]
+        with pytest.raises(ValueError, match="an input failed"):
+            after_broken.result(timeout=10)
+        assert order == ["slow", "combine"]  # it never ran
+
+
+def test_in_process_a_task_cancelled_while_it_waits_never_runs():
+    gate = threading.Event()
+    ran = []
+    with _Runner() as runner:
+        first = runner.submit(gate.wait, [(10,)])[0]
+        waiting = runner.submit(ran.append, [(first,)])[0]
+        assert waiting.cancel()
+        gate.set()
+        first.result(timeout=10)
+    assert waiting.cancelled() and ran == []
+
+
 class _Token:
     """A stand-in for a task's result, that a weak reference can follow."""
 
@@ -782,10 +830,10 @@ class _RunAtOnce(_Runner):
 
     def __init__(self):
         super().__init__()
-        self.log: list[tuple[str, int]] = []  # (task, how many edges results are alive when it is submitted)
+        self.log: list[tuple[str, int]] = []  # (event, how many edges results are alive then)
         self.edges = weakref.WeakSet()
 
-    def submit(self, function, arguments, priority=0):
+    def submit(self, function, arguments, priority=0, watched=True):
         futures = []
         for _ in arguments:
             name = function.__name__
@@ -797,24 +845,32 @@ class _RunAtOnce(_Runner):
             futures[-1].set_result(result)
         return futures
 
+    def scored(self, step, done, total):
+        """The progress callback: a score is done."""
+        self.log.append(("scored", len(self.edges)))
 
-def test_changes_run_about_one_row_ahead_of_the_scores_and_edges_go_once_taken(scenes):
-    """On a 10 x 10 tile grid: the changes stay within a row and two tiles per thread of the next score (the
-    tile below right of it, which that score waits for, and two more per thread), and no more edges are alive
-    than about two rows of tiles (four when the changes ran two rows ahead)."""
+
+def test_few_tiles_are_open_at_once_and_edges_go_once_taken(scenes):
+    """On a 10 x 10 tile grid: no more tiles are open (changes submitted, score not done) than a row and a tile
+    (up to the tile below right of the next score, which that score waits for) and three per thread (two
+    queued changes and a score), and no more edges are alive than about two rows of tiles. Each score is
+    submitted with the changes of the last tile it waits for, not once they are done."""
     plan = plan_build(find_scenes(scenes))
     wide = dataclasses.replace(plan.grid, width=960, height=960)
     jobs = make_jobs(BuildPlan(wide, plan.baseline, (), ()), ScoreParameters(), 96)
     columns = 10
     with _RunAtOnce() as runner:
-        run_tiles(jobs, runner, lambda *tile: None)
+        run_tiles(jobs, runner, lambda *tile: None, progress=runner.scored)
     names = [name for name, _ in runner.log]
-    assert names.count("changes_task") == names.count("encoded_scores_task") == 100
-    scores = changes = lead = 0
+    assert names.count("changes_task") == names.count("encoded_scores_task") == names.count("scored") == 100
+    scored = changes = scores = most_open = lead = 0
     for name in names:
-        scores += name == "encoded_scores_task"
+        scored += name == "scored"
         changes += name == "changes_task"
+        scores += name == "encoded_scores_task"
+        most_open = max(most_open, changes - scored)
         lead = max(lead, changes - scores)
-    assert lead == columns + 1 + 2 * runner.threads + 1  # no further, and that far: a queued task per thread
-    most_edges = max(alive for _, alive in runner.log)  # + 2: edges made this round, not yet in the results
-    assert columns + 1 < most_edges <= 2 * columns + 3 + 2 * runner.threads + 2
+    assert most_open == columns + 1 + (CHANGES_QUEUED_PER_THREAD + 1) * runner.threads  # no more, and that many
+    assert lead == most_open  # the scores of the first row wait for the second's changes, submitted together
+    most_edges = max(alive for _, alive in runner.log)
+    assert columns + 1 < most_edges <= 2 * columns + 3 + (CHANGES_QUEUED_PER_THREAD + 1) * runner.threads
