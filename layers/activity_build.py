@@ -730,10 +730,10 @@ def run_tiles(
 ) -> None:
     """Run the steps of every tile, keeping few tiles open; ``on_tile(period, level, row, col, tile)`` gets
     each finished tile of each period's COG (an :class:`~layers.cog_writer.EncodedTile`), overviews too.
-    ``started()`` is called once, when the first tasks are back: work of this process's own that starts
-    then does not hold the GIL while the first tasks are sent to the workers (Python-heavy work in
-    another thread, started with them, delayed the second worker's first task on small builds:
-    ``benchmarks/HISTORY.md``, session 15).
+    ``started()`` is called once, when the first tasks are back and what follows them is submitted: work
+    of this process's own that starts then does not hold the GIL while the first tasks are sent to the
+    workers (Python-heavy work in another thread, started with them, delayed the second worker's first
+    task on small builds: ``benchmarks/HISTORY.md``, session 15).
 
     Steps: changes (:func:`changes_task`), edges (:func:`edges_task` of the changes),
     scores (:func:`encoded_scores_task`, needs the tile's changes and its neighbours' edges),
@@ -745,7 +745,9 @@ def run_tiles(
     tile once the four below it are. The runner starts each when its inputs are done
     (:class:`_Runner`): on a cluster the scheduler chains them, with no round trip through
     this process between the steps, which cost a 2-worker build at 1 megapixel about 40 ms
-    at the edges and 15 at the overviews (``benchmarks/HISTORY.md``, session 16). What
+    at the edges and 15 at the overviews (``benchmarks/HISTORY.md``, session 16). Only the
+    first changes go out alone, and what follows them once the first are back: a scheduler
+    that took in the rest with them sent the first tasks out later. What
     bounds the memory is how many tiles are open, their changes submitted and their score
     not yet done: the tiles the next score waits for (up to the tile below right of it),
     :data:`CHANGES_QUEUED_PER_THREAD` more per thread, so that a worker whose changes task ends
@@ -776,42 +778,50 @@ def run_tiles(
     def neighbours_submitted(key: tuple[int, int]) -> bool:
         return cursor[CHANGES] == total or last_taker(key) < order[cursor[CHANGES]]
 
+    def submit_what_follows() -> None:
+        """The edges of the changes submitted, the scores whose neighbours' changes are, the overviews above."""
+        keys = [key for key in submitted[CHANGES] if key not in submitted[EDGES]]
+        arguments = [(_without_scenes(jobs[key]), submitted[CHANGES][key]) for key in keys]
+        for key, future in zip(keys, runner.submit(edges_task, arguments, PRIORITY[EDGES], watched=False), strict=True):
+            submitted[EDGES][key] = future
+        keys = []
+        while cursor[SCORES] < cursor[CHANGES] and neighbours_submitted(order[cursor[SCORES]]):
+            keys.append(order[cursor[SCORES]])
+            cursor[SCORES] += 1
+        overviews = []  # what these scores complete, then what those overviews complete
+        for future, key in zip(_submit_scores(runner, [jobs[key] for key in keys], submitted), keys, strict=True):
+            pending[future] = (SCORES, key)
+            del submitted[CHANGES][key]  # its score task holds them now
+            for period in range(periods):  # every period's tile, in period order
+                above = pyramids[period].arrived(0, *key, [future, period])
+                overviews += [(period, above)] if above is not None else []
+        while overviews:
+            arguments = [_overview_arguments(above, first.tile_px) for _, above in overviews]
+            futures = runner.submit(overviews_task, arguments, PRIORITY[OVERVIEWS])
+            done, overviews = overviews, []
+            for future, (period, above) in zip(futures, done, strict=True):
+                pending[future] = (OVERVIEWS, (period, above.level, above.row, above.col))
+                higher = pyramids[period].arrived(above.level, above.row, above.col, [future, 0])
+                overviews += [(period, higher)] if higher is not None else []
+        next_score = order[cursor[SCORES]] if cursor[SCORES] < total else (rows, 0)
+        for old in [key for key in submitted[EDGES] if last_taker(key) < next_score]:
+            del submitted[EDGES][old]
+
+    back = False  # whether any task is back yet
     try:
         while written < to_write:
             keys = [order[i] for i in range(cursor[CHANGES], min(total, scored + most_open))]
             cursor[CHANGES] += len(keys)
-            changes = _submit_changes(runner, [jobs[key] for key in keys])
-            arguments = [(_without_scenes(jobs[key]), future) for key, future in zip(keys, changes, strict=True)]
-            edges = runner.submit(edges_task, arguments, PRIORITY[EDGES], watched=False)
-            for key, changes_future, edges_future in zip(keys, changes, edges, strict=True):
-                submitted[CHANGES][key], submitted[EDGES][key] = changes_future, edges_future
-                pending[changes_future] = (CHANGES, key)
-            keys = []
-            while cursor[SCORES] < cursor[CHANGES] and neighbours_submitted(order[cursor[SCORES]]):
-                keys.append(order[cursor[SCORES]])
-                cursor[SCORES] += 1
-            overviews = []  # what these scores complete, then what those overviews complete
-            for future, key in zip(_submit_scores(runner, [jobs[key] for key in keys], submitted), keys, strict=True):
-                pending[future] = (SCORES, key)
-                del submitted[CHANGES][key]  # its score task holds them now
-                for period in range(periods):  # every period's tile, in period order
-                    above = pyramids[period].arrived(0, *key, [future, period])
-                    overviews += [(period, above)] if above is not None else []
-            while overviews:
-                arguments = [_overview_arguments(above, first.tile_px) for _, above in overviews]
-                futures = runner.submit(overviews_task, arguments, PRIORITY[OVERVIEWS])
-                done, overviews = overviews, []
-                for future, (period, above) in zip(futures, done, strict=True):
-                    pending[future] = (OVERVIEWS, (period, above.level, above.row, above.col))
-                    higher = pyramids[period].arrived(above.level, above.row, above.col, [future, 0])
-                    overviews += [(period, higher)] if higher is not None else []
-            next_score = order[cursor[SCORES]] if cursor[SCORES] < total else (rows, 0)
-            for old in [key for key in submitted[EDGES] if last_taker(key) < next_score]:
-                del submitted[EDGES][old]
+            for key, future in zip(keys, _submit_changes(runner, [jobs[key] for key in keys]), strict=True):
+                submitted[CHANGES][key] = future
+                pending[future] = (CHANGES, key)
+            if back:  # not in the first round: the scheduler sends out the first changes before it takes in more
+                submit_what_follows()
+                if started is not None:  # once, now that the first tasks are back and what follows is out
+                    started()
+                    started = None
             finished = runner.wait_any(list(pending))
-            if started is not None:  # the first tasks are back
-                started()
-                started = None
+            back = True
             for future in finished:
                 stage, key = pending.pop(future)
                 if stage == CHANGES:  # its data stays where it is; an error comes back with the scores that take it
