@@ -623,16 +623,20 @@ class _Runner:
         outcome = concurrent.futures.Future()
         waiting = [len(inputs)]
         lock = threading.Lock()
+        # Dropped once the last input is done: a future keeps its done-callbacks, and this one holding the
+        # arguments, among them that future, would keep every input's result alive until a garbage collection.
+        unused = [args]
 
         def input_done(_) -> None:
             with lock:
                 waiting[0] -= 1
                 if waiting[0]:
                     return
+            ready = unused.pop()
             if not outcome.set_running_or_notify_cancel():  # cancelled while it waited
                 return
             try:
-                task = self.pool.submit(function, *_with_results(args))
+                task = self.pool.submit(function, *_with_results(ready))
             except BaseException as error:  # an input's error, or the pool closed after an error
                 outcome.set_exception(error)
                 return

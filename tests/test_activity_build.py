@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import gc
 import importlib.util
 import json
 import math
@@ -805,6 +806,32 @@ def test_in_process_a_task_starts_once_the_futures_it_takes_are_done_and_gets_th
         with pytest.raises(ValueError, match="an input failed"):
             after_broken.result(timeout=10)
         assert order == ["slow", "combine"]  # it never ran
+
+
+def test_in_process_a_chained_task_keeps_no_input_alive_once_done():
+    """Nothing the runner keeps (an input's done-callbacks) holds the inputs' results: they go with the last
+    reference, not at the next garbage collection, which a build's large arrays need not trigger."""
+    gc.disable()
+    try:
+        gate = threading.Event()
+
+        def token_when_let_through():
+            gate.wait(60)
+            return _Token()
+
+        with _Runner() as runner:
+            first = runner.submit(token_when_let_through, [()])[0]
+            later = runner.submit(lambda token: None, [(first,)])[0]  # while first runs: a callback of it
+            gate.set()
+            later.result(timeout=10)
+            token = weakref.ref(first.result())
+            del first, later
+            deadline = time.monotonic() + 5
+            while token() is not None and time.monotonic() < deadline:  # the pool thread lets go of its task
+                time.sleep(0.01)
+            assert token() is None
+    finally:
+        gc.enable()
 
 
 def test_in_process_a_task_cancelled_while_it_waits_never_runs():
