@@ -621,18 +621,18 @@ class _Runner:
         if not inputs:
             return self.pool.submit(function, *args)
         outcome = concurrent.futures.Future()
-        waiting = [len(inputs)]
+        waiting = len(inputs)
         lock = threading.Lock()
-        # Dropped once the last input is done: a future keeps its done-callbacks, and this one holding the
-        # arguments, among them that future, would keep every input's result alive until a garbage collection.
-        unused = [args]
 
         def input_done(_) -> None:
+            nonlocal waiting, args
             with lock:
-                waiting[0] -= 1
-                if waiting[0]:
+                waiting -= 1
+                if waiting:
                     return
-            ready = unused.pop()
+            # Dropped here: a future keeps its done-callbacks, and this one holding the arguments, among them
+            # that future, would keep every input's result alive until a garbage collection.
+            ready, args = args, None
             if not outcome.set_running_or_notify_cancel():  # cancelled while it waited
                 return
             try:
