@@ -771,7 +771,7 @@ def run_tiles(
     most_open = columns + 1 + (CHANGES_QUEUED_PER_THREAD + 1) * threads
     submitted: list[dict] = [{}, {}]  # changes and edges futures, until the last score that takes them is submitted
     cursor = {CHANGES: 0, SCORES: 0}  # the next tile of each to submit, as its index in order
-    pending: dict = {}  # what this loop waits for: changes (the first is when to start), scores and overviews
+    pending: dict = {}  # what this loop waits for: the first round's changes, then the scores and overviews
     scored = written = 0
 
     def last_taker(key: tuple[int, int]) -> tuple[int, int]:
@@ -816,9 +816,11 @@ def run_tiles(
         while written < to_write:
             keys = [order[i] for i in range(cursor[CHANGES], min(total, scored + most_open))]
             cursor[CHANGES] += len(keys)
-            for key, future in zip(keys, _submit_changes(runner, [jobs[key] for key in keys]), strict=True):
+            changes = _submit_changes(runner, [jobs[key] for key in keys], watched=not back)
+            for key, future in zip(keys, changes, strict=True):
                 submitted[CHANGES][key] = future
-                pending[future] = (CHANGES, key)
+                if not back:  # the first round's: the first of them back is when what follows goes out
+                    pending[future] = (CHANGES, key)
             if back:  # not in the first round: the scheduler sends out the first changes before it takes in more
                 submit_what_follows()
                 if started is not None:  # once, now that the first tasks are back and what follows is out
@@ -828,7 +830,7 @@ def run_tiles(
             back = True
             for future in finished:
                 stage, key = pending.pop(future)
-                if stage == CHANGES:  # its data stays where it is; an error comes back with the scores that take it
+                if stage == CHANGES:  # its data stays where it is; an error comes back with the score that takes it
                     continue
                 tiles = future.result()  # raises a failed task's error
                 written += 1
@@ -857,10 +859,10 @@ def _release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _submit_changes(runner: _Runner, jobs: list[TileJob]) -> list:
+def _submit_changes(runner: _Runner, jobs: list[TileJob], watched: bool) -> list:
     """Start the changes tasks of ``jobs``, together; their futures in order."""
     arguments = [(_without_scenes(job), runner.shared((job.baseline, job.periods))) for job in jobs]
-    return runner.submit(changes_task, arguments, PRIORITY[CHANGES])
+    return runner.submit(changes_task, arguments, PRIORITY[CHANGES], watched=watched)
 
 
 def _submit_scores(runner: _Runner, jobs: list[TileJob], submitted: list[dict]) -> list:
