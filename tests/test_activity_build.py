@@ -880,8 +880,7 @@ class _RunAtOnce(_Runner):
 def test_few_tiles_are_open_at_once_and_edges_go_once_taken(scenes):
     """On a 10 x 10 tile grid: no more tiles are open (changes submitted, score not done) than a row and a tile
     (up to the tile below right of the next score, which that score waits for) and three per thread (two
-    queued changes and a score), and no more edges are alive than about two rows of tiles. Each score is
-    submitted with the changes of the last tile it waits for, not once they are done."""
+    queued changes and a score), and no more edges are alive than about two rows of tiles."""
     plan = plan_build(find_scenes(scenes))
     wide = dataclasses.replace(plan.grid, width=960, height=960)
     jobs = make_jobs(BuildPlan(wide, plan.baseline, (), ()), ScoreParameters(), 96)
@@ -898,6 +897,54 @@ def test_few_tiles_are_open_at_once_and_edges_go_once_taken(scenes):
         most_open = max(most_open, changes - scored)
         lead = max(lead, changes - scores)
     assert most_open == columns + 1 + (CHANGES_QUEUED_PER_THREAD + 1) * runner.threads  # no more, and that many
-    assert lead == most_open  # the scores of the first row wait for the second's changes, submitted together
+    assert lead == most_open  # the first round's changes go out alone, before any score
     most_edges = max(alive for _, alive in runner.log)
     assert columns + 1 < most_edges <= 2 * columns + 3 + (CHANGES_QUEUED_PER_THREAD + 1) * runner.threads
+
+
+class _Holding(_Runner):
+    """Records what is submitted and leaves every future pending until the test ends it."""
+
+    threads = 1
+
+    def __init__(self):
+        super().__init__()
+        self.made: list[tuple[str, concurrent.futures.Future]] = []
+
+    def submit(self, function, arguments, priority=0, watched=True):
+        futures = [concurrent.futures.Future() for _ in arguments]
+        self.made += [(function.__name__, future) for future in futures]
+        return futures
+
+    def of(self, name: str) -> list[concurrent.futures.Future]:
+        return [future for made, future in list(self.made) if made == name]
+
+
+def test_a_score_is_submitted_while_the_changes_it_takes_still_run(scenes):
+    """Once the first changes are back, the edges and scores of the 2 x 2 tiles go out, though the other three
+    tiles' changes, which every score takes, are not done: the runner (the scheduler) starts them later."""
+    plan = plan_build(find_scenes(scenes))
+    grid = dataclasses.replace(plan.grid, width=2 * 96, height=2 * 96)
+    jobs = make_jobs(BuildPlan(grid, plan.baseline, (), ()), ScoreParameters(), 96)
+    runner = _Holding()
+    running = threading.Thread(target=run_tiles, args=(jobs, runner, lambda *tile: None), daemon=True)
+    running.start()
+
+    def soon(condition) -> bool:
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return condition()
+
+    assert soon(lambda: len(runner.of("changes_task")) == 4)
+    assert runner.of("encoded_scores_task") == []  # the first round: the changes alone
+    first, *others = runner.of("changes_task")
+    first.set_result(_Token())
+    assert soon(lambda: len(runner.of("encoded_scores_task")) == 4)
+    assert len(runner.of("edges_task")) == 4 and not any(future.done() for future in others)
+    for future in others + runner.of("edges_task"):
+        future.set_result(_Token())
+    for future in runner.of("encoded_scores_task"):
+        future.set_result([])  # no periods: no tiles
+    running.join(10)
+    assert not running.is_alive()
